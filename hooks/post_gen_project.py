@@ -1,0 +1,144 @@
+"""Turn the rendered files into a working repository: prune, git init, dvc init, first commit.
+
+Runs inside the generated project. DVC comes from the project's own lock (through uv), so the
+version that initialises the repository is the version the pipeline runs with.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ANSWERS = json.loads(
+    r"""{{ cookiecutter | tojson }}"""
+)
+
+PROJECT = Path.cwd()
+LICENSES = PROJECT / "licenses"  # one text per license choice; all but the chosen are pruned
+RAW_DATA = "data/raw/adult.csv"
+ANSWERS_FILE = ".cruft.json"
+
+
+class SetupFailed(RuntimeError):
+    pass
+
+
+def run(*command: str, env: dict[str, str] | None = None) -> str:
+    completed = subprocess.run(
+        command, cwd=PROJECT, capture_output=True, text=True, env=env, check=False
+    )
+    if completed.returncode != 0:
+        raise SetupFailed(
+            f"`{' '.join(command)}` failed ({completed.returncode}):\n"
+            f"{completed.stdout}{completed.stderr}"
+        )
+    return completed.stdout.strip()
+
+
+def run_quietly(*command: str) -> str:
+    """Output of a command whose failure only means "not available"."""
+    completed = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, check=False)
+    return completed.stdout.strip() if completed.returncode == 0 else ""
+
+
+def prune_license(choice: str) -> None:
+    if choice != "Proprietary":
+        shutil.move(LICENSES / f"{choice}.txt", PROJECT / "LICENSE")
+    shutil.rmtree(LICENSES)
+
+
+def locked_version(package: str) -> str:
+    lock = tomllib.loads((PROJECT / "uv.lock").read_text(encoding="utf-8"))
+    return next(entry["version"] for entry in lock["package"] if entry["name"] == package)
+
+
+# One process runs every DVC command in turn (DVC's start-up dominates each call); the first
+# failure stops it.
+DVC_BATCH = """
+import json, sys
+from dvc.cli import main
+for argv in json.loads(sys.argv[1]):
+    if main(argv) != 0:
+        sys.exit(f"dvc {' '.join(argv)} failed")
+"""
+
+
+def dvc(*commands: list[str]) -> None:
+    """DVC at the locked version, from uv's cached tool environment: no project sync needed."""
+    if shutil.which("uv") is None:
+        raise SetupFailed(
+            "uv is not on PATH: install it (https://docs.astral.sh/uv/) and generate again"
+        )
+    tool = ("uv", "tool", "run", "--from", f"dvc=={locked_version('dvc')}", "python")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    run(*tool, "-c", DVC_BATCH, json.dumps(commands), env=env)
+
+
+def template_commit() -> str | None:
+    """The template's commit, so `cruft update` knows what this repository was generated from."""
+    if ANSWERS.get("_checkout"):
+        return str(ANSWERS["_checkout"])
+    repo_dir = Path(str(ANSWERS.get("_repo_dir", "")))
+    if not repo_dir.is_absolute():  # a local template typed as a relative path
+        repo_dir = Path(os.environ.get("PWD", PROJECT.parent)) / repo_dir
+    return run_quietly("git", "-C", str(repo_dir), "rev-parse", "HEAD") or None
+
+
+def write_answers() -> None:
+    """The answers file that cruft reads to apply later template changes to this repository."""
+    context = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
+    context["_template"] = ANSWERS.get("_template")
+    answers = {
+        "template": ANSWERS.get("_template"),
+        "commit": template_commit(),
+        "checkout": ANSWERS.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": None,
+        "skip": [".git", "data/raw", "params.yaml", "uv.lock"],
+    }
+    (PROJECT / ANSWERS_FILE).write_text(json.dumps(answers, indent=2) + "\n", encoding="utf-8")
+
+
+def commit_identity() -> dict[str, str]:
+    """Use the user's git identity; fall back to the template's author answers if none is set."""
+    env = dict(os.environ)
+    for key, answer in (("name", "author_name"), ("email", "author_email")):
+        if not run_quietly("git", "config", f"user.{key}"):
+            env.setdefault(f"GIT_AUTHOR_{key.upper()}", str(ANSWERS[answer]))
+            env.setdefault(f"GIT_COMMITTER_{key.upper()}", str(ANSWERS[answer]))
+    return env
+
+
+def main() -> int:
+    slug = str(ANSWERS["project_slug"])
+    remote = Path("..") / f"{slug}-dvc-remote"
+    try:
+        prune_license(str(ANSWERS["license"]))
+        write_answers()
+        run("git", "init", "--quiet", "--initial-branch=main")
+        dvc(
+            ["init", "--quiet"],
+            ["config", "core.autostage", "true"],
+            # Outside the working tree, beside it; CI and teams point DVC elsewhere (README).
+            ["remote", "add", "--default", "local", str(remote)],
+            ["add", "--quiet", RAW_DATA],
+            ["push", "--quiet"],
+        )
+        run("git", "add", "--all")
+        run(
+            "git", "commit", "--quiet", "--message", "Initial commit from the MLOps template",
+            env=commit_identity(),
+        )  # fmt: skip
+    except SetupFailed as failed:
+        print(f"ERROR: setting up the repository failed: {failed}", file=sys.stderr)
+        return 1
+    print(f"Generated {PROJECT}; DVC remote {(PROJECT / remote).resolve()}")
+    print(f"Next: cd {slug} && make setup && make run")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""This repository's model: its data contract, pipeline stages and command line."""

@@ -1,0 +1,112 @@
+"""The command line: the one interface that dvc.yaml, the Makefile and the workflows call.
+
+Each command imports what it needs when it runs: MLflow and scikit-learn take seconds to
+import, and prepare and validate need neither.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from {{ cookiecutter.package_name }}.settings import DEFAULT_PARAMS, load_params
+
+app = typer.Typer(
+    help="{{ cookiecutter.project_slug }}: prepare, validate, train and evaluate the model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", help="Parameters file.", exists=True, dir_okay=False)
+]
+
+
+@app.command()
+def prepare(
+    raw: Annotated[Path, typer.Argument(help="Raw CSV.", exists=True, dir_okay=False)],
+    out_dir: Annotated[Path, typer.Argument(help="Where train/test/reference splits go.")],
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Split the raw data into train, test and a drift reference, without judging it."""
+    from {{ cookiecutter.package_name }} import data
+
+    params = load_params(params_file).prepare
+    splits = data.split(data.load_raw(raw), params)
+    data.write_splits(splits, out_dir)
+    typer.echo(
+        f"Prepared {raw}: {len(splits.train):,} train, {len(splits.test):,} test, "
+        f"{len(splits.reference):,} reference rows in {out_dir}/"
+    )
+
+
+@app.command("validate")
+def validate_command(
+    prepared_dir: Annotated[Path, typer.Argument(help="Output of prepare.", file_okay=False)],
+    out_dir: Annotated[Path, typer.Argument(help="Where validation.json and .md go.")],
+    source: Annotated[str, typer.Option(help="Name of the raw data, for the summary.")] = "data",
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Check the prepared data against the contract; exit 1 with a summary if it breaks it."""
+    from {{ cookiecutter.package_name }} import data, validate
+
+    params = load_params(params_file).validate_
+    result = validate.check(data.read_every_row(prepared_dir), max_examples=params.max_examples)
+    json_path, markdown_path = validate.write_summary(result, source, out_dir)
+    typer.echo(markdown_path.read_text(encoding="utf-8"))
+    if not result.passed:
+        typer.echo(f"Validation failed; summary in {markdown_path} and {json_path}", err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command("train")
+def train_command(
+    train_file: Annotated[Path, typer.Argument(help="Training split.", exists=True)],
+    validation: Annotated[Path, typer.Argument(help="validation.json from validate.", exists=True)],
+    out_dir: Annotated[Path, typer.Argument(help="Where the model and run.json go.")],
+    raw: Annotated[Path, typer.Option(help="Raw data, hashed as the run's data version.")],
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Fit the model, save it in MLflow format, and log the run to MLflow."""
+    from {{ cookiecutter.package_name }} import data, train, validate
+
+    if not validate.read_passed(validation):
+        typer.echo(f"Refusing to train: {validation} says the data broke the contract.", err=True)
+        raise typer.Exit(code=1)
+    params = load_params(params_file)
+    frame = validate.validated(data.read_split(train_file))
+    trained = train.fit(frame, params.train)
+    ref = train.save_and_log(trained, frame, params.train, params.mlflow, raw, out_dir)
+    typer.echo(
+        f"Trained on {len(frame):,} rows in {trained.fit_seconds:.1f}s "
+        f"(train ROC AUC {trained.train_roc_auc:.4f}); model in {out_dir / train.MODEL_DIR}/; "
+        f"MLflow run {ref.run_id} at {ref.tracking_uri}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_dir: Annotated[Path, typer.Argument(help="Output of train.", file_okay=False)],
+    test_file: Annotated[Path, typer.Argument(help="Test split.", exists=True)],
+    metrics_file: Annotated[Path, typer.Argument(help="Where metrics.json goes.")],
+    plots_dir: Annotated[Path, typer.Argument(help="Where curves and plots go.")],
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Score the test split; write metrics, curves and plots; add them to the MLflow run."""
+    import mlflow
+
+    from {{ cookiecutter.package_name }} import data, evaluate, train, validate
+
+    params = load_params(params_file).evaluate
+    model = mlflow.sklearn.load_model(str(model_dir / train.MODEL_DIR))
+    test = validate.validated(data.read_split(test_file))
+    scored = evaluate.score(model, test, params)
+    paths = evaluate.write_reports(scored, metrics_file, plots_dir)
+    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, metrics_file, paths)
+    values = evaluate.metrics(scored)
+    typer.echo(
+        "Test metrics: " + ", ".join(f"{name} {value:.4f}" for name, value in values.items())
+    )
+    typer.echo(f"Metrics in {metrics_file}; plots in {plots_dir}/")
+    if not logged:
+        typer.echo("The training run is not in this MLflow store; metrics were not added to it.")

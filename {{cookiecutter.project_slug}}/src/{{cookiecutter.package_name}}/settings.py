@@ -1,0 +1,59 @@
+"""Typed view of params.yaml: a typo or a wrong type fails at start-up, not mid-training."""
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+class PrepareParams(Section):
+    test_size: float = Field(gt=0, lt=1)
+    reference_size: int = Field(gt=0)
+    seed: int
+
+
+class ValidateParams(Section):
+    max_examples: int = Field(gt=0)
+
+
+class ModelParams(Section):
+    learning_rate: float = Field(gt=0)
+    max_iter: int = Field(gt=0)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0)
+    early_stopping: bool
+
+
+class TrainParams(Section):
+    seed: int
+    model: ModelParams
+
+
+class EvaluateParams(Section):
+    threshold: float = Field(gt=0, lt=1)
+    gate_metric: str
+
+
+class MlflowParams(Section):
+    experiment: str = Field(min_length=1)
+    model_name: str = Field(min_length=1)
+
+
+class Params(Section):
+    prepare: PrepareParams
+    validate_: ValidateParams = Field(alias="validate")
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    with path.open(encoding="utf-8") as handle:
+        return Params.model_validate(yaml.safe_load(handle))

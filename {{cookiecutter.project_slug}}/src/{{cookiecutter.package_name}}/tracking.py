@@ -1,0 +1,65 @@
+"""MLflow I/O: where runs go, and the provenance every run carries (git commit, data version)."""
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+
+# The embedded default: a SQLite store and ./mlruns artifacts in the project, both git-ignored.
+# MLFLOW_TRACKING_URI overrides it (a tracking server once a team outgrows one machine).
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Written next to the model so later stages (and the PR report) find the run."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> "RunRef":
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def use_experiment(name: str) -> str:
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow.set_experiment(name).experiment_id
+
+
+def file_md5(path: Path) -> str:
+    """The same content hash DVC records for a file, so a run points at a DVC data version."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_state() -> dict[str, str]:
+    """Commit and dirtiness of the working tree; 'unknown' outside a git checkout."""
+    try:
+        commit = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+def _git(*args: str) -> str:
+    completed = subprocess.run(
+        ["git", *args], check=True, capture_output=True, text=True, timeout=30
+    )
+    return completed.stdout.strip()

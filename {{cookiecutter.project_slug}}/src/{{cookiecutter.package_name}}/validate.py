@@ -1,0 +1,173 @@
+"""Validate: check prepared data against the contract and explain every failure in plain words.
+
+`check` is pure (frame in, result out); `write_summary` and `render_markdown` turn the result
+into the files a person and the PR report read.
+"""
+
+import json
+import re
+import warnings
+from collections.abc import Hashable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from {{ cookiecutter.package_name }}.schema import CensusFrame, CensusIncome
+
+TABLE = "(table)"  # the "column" of a check on the whole table, such as "has rows"
+MAX_VALUE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Example:
+    row: int | None  # 0-based data row of the raw file; None when the failure has no row
+    value: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    column: str
+    check: str
+    failing_rows: int  # 0 when the check is about the column or the table, not rows
+    examples: list[Example]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    rows: int
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def check(frame: pd.DataFrame, max_examples: int) -> ValidationResult:
+    """Validate lazily, so one run reports every problem rather than the first."""
+    try:
+        with warnings.catch_warnings():
+            # pandera's own failure-table assembly trips a pandas FutureWarning: noise to a user.
+            warnings.simplefilter("ignore", FutureWarning)
+            CensusIncome.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return ValidationResult(
+            rows=len(frame), failures=_summarize(errors.failure_cases, max_examples)
+        )
+    return ValidationResult(rows=len(frame))
+
+
+def validated(frame: pd.DataFrame) -> CensusFrame:
+    """The frame coerced to the contract's types; raises if it breaks the contract."""
+    return CensusIncome.validate(frame, lazy=True)
+
+
+_PLAIN = {
+    "column_in_schema": "unexpected column: not in the contract",
+    "column_in_dataframe": "missing column",
+    "not_nullable": "null values",
+    "field_uniqueness": "duplicate values",
+}
+_ABOUT_COLUMNS = ("column_in_schema", "column_in_dataframe")
+_WRONG_TYPE = "wrong type"
+
+
+def _summarize(cases: pd.DataFrame, max_examples: int) -> list[Failure]:
+    """Group pandera's table (one line per failing value) into one entry per column and check."""
+    records = [
+        {
+            "column": _column_of(case),
+            "check": _describe(str(case["check"])),
+            "row": None if pd.isna(case["index"]) else int(case["index"]),
+            "value": case["failure_case"],
+        }
+        for case in cases.to_dict("records")
+    ]
+    mistyped = {record["column"] for record in records if record["check"].startswith(_WRONG_TYPE)}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        if record["column"] in mistyped and str(record["value"]).startswith("TypeError("):
+            continue  # a range check cannot run on a mistyped column; the type is reported
+        grouped.setdefault((record["column"], record["check"]), []).append(record)
+
+    failures = []
+    for (column, description), group in grouped.items():
+        value_at = {record["row"]: record["value"] for record in group}
+        rows = sorted(row for row in value_at if row is not None)
+        examples = [Example(row=row, value=_show(value_at[row])) for row in rows[:max_examples]]
+        if not rows and description not in (_PLAIN[check] for check in _ABOUT_COLUMNS):
+            examples = [Example(row=None, value=_show(group[0]["value"]))]
+        failures.append(Failure(column, description, len(rows), examples))
+    return sorted(failures, key=lambda failure: (failure.column == TABLE, failure.column))
+
+
+def _column_of(case: dict[Hashable, Any]) -> str:
+    if case["schema_context"] == "DataFrameSchema":
+        if case["check"] in _ABOUT_COLUMNS:
+            return str(case["failure_case"])  # the missing or unexpected column's name
+        return TABLE
+    return str(case["column"])
+
+
+def _describe(check_name: str) -> str:
+    if check_name in _PLAIN:
+        return _PLAIN[check_name]
+    dtype = re.fullmatch(r"(?:coerce_)?dtype\('(.+)'\)", check_name)
+    if dtype:
+        return f"{_WRONG_TYPE}: expected {dtype.group(1)}"
+    return check_name
+
+
+def _show(value: object) -> str:
+    text = "null" if value is None or (isinstance(value, float) and pd.isna(value)) else repr(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def render_markdown(result: ValidationResult, source: str) -> str:
+    if result.passed:
+        return (
+            "### Data validation: passed ✅\n\n"
+            f"{result.rows:,} rows of `{source}` meet the contract "
+            f"(`{CensusIncome.__name__}` in `schema.py`).\n"
+        )
+    lines = [
+        "### Data validation: failed ❌",
+        "",
+        f"{result.rows:,} rows of `{source}` checked against the contract "
+        f"(`{CensusIncome.__name__}` in `schema.py`): {len(result.failures)} checks failed. "
+        "Rows are 0-based data rows of the raw file (the header is not a row).",
+        "",
+        "| column | check | failing rows | examples (row: value) |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for failure in result.failures:
+        examples = ", ".join(
+            example.value if example.row is None else f"{example.row}: {example.value}"
+            for example in failure.examples
+        )
+        rows = f"{failure.failing_rows:,}" if failure.failing_rows else "—"
+        lines.append(
+            f"| {_cell(failure.column)} | {_cell(failure.check)} | {rows} | {_cell(examples)} |"
+        )
+    lines += ["", "Nothing is trained on this data until every check passes.", ""]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ") or "—"
+
+
+def write_summary(result: ValidationResult, source: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write the summary as JSON (for tools and the PR report) and Markdown (for people)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path = out_dir / "validation.json", out_dir / "validation.md"
+    payload = {"passed": result.passed, "source": source, **asdict(result)}
+    json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    markdown_path.write_text(render_markdown(result, source), encoding="utf-8")
+    return json_path, markdown_path
+
+
+def read_passed(summary: Path) -> bool:
+    return bool(json.loads(summary.read_text(encoding="utf-8"))["passed"])

@@ -1,0 +1,79 @@
+"""The four stages, run through the CLI on real rows, leave what the user is promised."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import SAMPLE, RunCli
+
+from {{ cookiecutter.package_name }}.schema import TARGET, feature_columns
+from {{ cookiecutter.package_name }}.tracking import RunRef, file_md5
+
+
+@pytest.fixture
+def pipeline_run(run_cli: RunCli) -> RunCli:
+    for args in (
+        ("prepare", SAMPLE, "prepared"),
+        ("validate", "prepared", "reports/validation"),
+        (
+            "train",
+            "prepared/train.parquet",
+            "reports/validation/validation.json",
+            "models",
+            "--raw",
+            SAMPLE,
+        ),
+        ("evaluate", "models", "prepared/test.parquet", "reports/metrics.json", "reports/plots"),
+    ):
+        result = run_cli(*args)
+        assert result.exit_code == 0, f"{args[0]} failed: {result.output}"
+    return run_cli
+
+
+def test_prepare_splits_every_row_once(run_cli: RunCli, tmp_path: Path) -> None:
+    run_cli("prepare", SAMPLE, "prepared")
+
+    train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
+    test = pd.read_parquet(tmp_path / "prepared" / "test.parquet")
+    reference = pd.read_parquet(tmp_path / "prepared" / "reference.parquet")
+    assert len(train) + len(test) == len(pd.read_csv(SAMPLE))
+    assert set(train.index).isdisjoint(test.index), "a row is in both train and test"
+    assert set(reference.index) <= set(train.index), "the drift reference must come from train"
+
+
+def test_pipeline_writes_metrics_and_plots(pipeline_run: RunCli, tmp_path: Path) -> None:
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    assert {"roc_auc", "accuracy", "f1"} <= metrics.keys()
+    assert 0.5 < metrics["roc_auc"] <= 1.0, f"the model ranks no better than chance: {metrics}"
+    for plot in ("roc.csv", "precision_recall.csv", "confusion_matrix.png", "roc.png"):
+        assert (tmp_path / "reports" / "plots" / plot).stat().st_size > 0, plot
+    roc = pd.read_csv(tmp_path / "reports" / "plots" / "roc.csv")
+    assert roc["tpr"].is_monotonic_increasing, "an ROC curve never goes down"
+
+
+def test_training_run_is_logged_with_its_provenance(pipeline_run: RunCli, tmp_path: Path) -> None:
+    ref = RunRef.read(tmp_path / "models" / "run.json")
+    mlflow.set_tracking_uri(ref.tracking_uri)
+    run = mlflow.get_run(ref.run_id)
+
+    assert run.data.params["learning_rate"] == "0.1"
+    assert "test_roc_auc" in run.data.metrics, "evaluate did not add test metrics to the run"
+    assert run.data.tags["data_version"] == file_md5(SAMPLE)
+    assert run.data.tags["git_commit"], "the run does not say which commit trained it"
+
+    model_info = mlflow.models.get_model_info(f"runs:/{ref.run_id}/model")
+    assert model_info.signature is not None
+    assert model_info.signature.inputs.input_names() == feature_columns()
+    assert TARGET not in model_info.signature.inputs.input_names()
+    assert model_info.saved_input_example_info is not None, "no input example was logged"
+
+
+def test_saved_model_predicts_from_raw_records(pipeline_run: RunCli, tmp_path: Path) -> None:
+    model = mlflow.pyfunc.load_model(str(tmp_path / "models" / "model"))
+    records = pd.read_csv(SAMPLE).head(3)[feature_columns()]
+
+    predictions = model.predict(records)
+
+    assert set(predictions) <= {"<=50K", ">50K"}
