@@ -50,9 +50,21 @@ def prune_license(choice: str) -> None:
     shutil.rmtree(LICENSES)
 
 
+def locked_packages() -> list[dict[str, str]]:
+    return list(tomllib.loads((PROJECT / "uv.lock").read_text(encoding="utf-8"))["package"])
+
+
 def locked_version(package: str) -> str:
-    lock = tomllib.loads((PROJECT / "uv.lock").read_text(encoding="utf-8"))
-    return next(entry["version"] for entry in lock["package"] if entry["name"] == package)
+    return next(entry["version"] for entry in locked_packages() if entry["name"] == package)
+
+
+def check_slug_is_free(slug: str) -> None:
+    """The lock names the project after the slug; a dependency of that name would clash."""
+    if [entry["name"] for entry in locked_packages()].count(slug) > 1:
+        raise SetupFailed(
+            f"project_slug {slug!r} is the name of one of the project's dependencies: "
+            "choose another name"
+        )
 
 
 # One process runs every DVC command in turn (DVC's start-up dominates each call); the first
@@ -116,6 +128,7 @@ def main() -> int:
     slug = str(ANSWERS["project_slug"])
     remote = Path("..") / f"{slug}-dvc-remote"
     try:
+        check_slug_is_free(slug)
         prune_license(str(ANSWERS["license"]))
         write_answers()
         run("git", "init", "--quiet", "--initial-branch=main")

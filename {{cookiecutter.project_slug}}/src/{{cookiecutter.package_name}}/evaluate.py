@@ -89,17 +89,20 @@ def metrics(scored: Scored) -> dict[str, float]:
 
 
 def roc_points(scored: Scored) -> pd.DataFrame:
-    fpr, tpr, _ = roc_curve(scored.is_positive, scored.score)
-    return pd.DataFrame({"fpr": GRID, "tpr": np.interp(GRID, fpr, tpr)}).round(4)
+    """The best true positive rate reachable without exceeding each false positive rate."""
+    fpr, tpr, _ = roc_curve(scored.is_positive, scored.score)  # fpr ascends, from 0.0
+    last_within = np.searchsorted(fpr, GRID, side="right") - 1
+    return pd.DataFrame({"fpr": GRID, "tpr": np.maximum.accumulate(tpr)[last_within]}).round(4)
 
 
 def precision_recall_points(scored: Scored) -> pd.DataFrame:
     """Interpolated precision: the best precision reachable at this recall or more."""
     precision, recall, _ = precision_recall_curve(scored.is_positive, scored.score)
-    best = np.maximum.accumulate(precision[::-1])[::-1]  # recall decreases along the arrays
     order = np.argsort(recall, kind="stable")
-    interpolated = np.interp(GRID, recall[order], best[order])
-    return pd.DataFrame({"recall": GRID, "precision": interpolated}).round(4)
+    recall, precision = recall[order], precision[order]
+    best_from_here = np.maximum.accumulate(precision[::-1])[::-1]
+    first_reaching = np.searchsorted(recall, GRID, side="left")  # recall reaches 1.0 at the end
+    return pd.DataFrame({"recall": GRID, "precision": best_from_here[first_reaching]}).round(4)
 
 
 def write_reports(scored: Scored, metrics_path: Path, plots_dir: Path) -> dict[str, Path]:

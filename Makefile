@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine with python3, git and make:
+#   make demo   generate a project with the defaults and run its pipeline end to end
+#   make test   run the template's tests (what CI runs)
+.PHONY: help demo test lint bench
+
+UV_VERSION := 0.13.8
+TOOLS := $(CURDIR)/.tools
+UV := $(TOOLS)/bin/uv
+# Generated projects call `uv` themselves; the bootstrap copy serves them too.
+export PATH := $(TOOLS)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+
+help:  ## List the tasks
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+demo: $(UV)  ## Generate a project with the defaults into build/ and run its pipeline
+	$(UV) run --frozen python scripts/demo.py build/demo
+
+test: $(UV) lint  ## Run the template's tests: hooks, generated tree, and a generated project for real
+	$(UV) run --frozen pytest
+
+lint: $(UV)  ## Lint the template's own Python (generated code is checked inside a generated project)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+bench: $(UV)  ## Print generation, install and pipeline timings for the default project
+	$(UV) run --frozen python bench/foundation.py

@@ -1,0 +1,238 @@
+"""Every answer is validated; each supported option set generates exactly the expected repository."""
+
+import json
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import TEMPLATE, UNRENDERED, bake, files_in
+from cookiecutter.exceptions import FailedHookException
+
+COMMON_FILES = {
+    ".cruft.json",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    ".python-version",
+    "Makefile",
+    "README.md",
+    "data/raw/.gitignore",
+    "data/raw/adult.csv",
+    "data/raw/adult.csv.dvc",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "tests/conftest.py",
+    "tests/data/sample.csv",
+    "tests/test_evaluate.py",
+    "tests/test_pipeline.py",
+    "tests/test_settings.py",
+    "tests/test_validate.py",
+    "uv.lock",
+}
+PACKAGE_MODULES = (
+    "__init__.py",
+    "__main__.py",
+    "cli.py",
+    "data.py",
+    "evaluate.py",
+    "schema.py",
+    "settings.py",
+    "tracking.py",
+    "train.py",
+    "validate.py",
+)
+
+# Supported option sets: readable id -> answers over the defaults.
+OPTION_SETS: dict[str, dict[str, str]] = {
+    "defaults-mit-py311": {},
+    "apache-py312": {"license": "Apache-2.0", "python_version": "3.12"},
+    "bsd-py313-own-names": {
+        "license": "BSD-3-Clause",
+        "python_version": "3.13",
+        "project_name": "Churn Model",
+        "package_name": "churn",
+        "model_name": "churn-predictor",
+    },
+    "proprietary": {"license": "Proprietary"},
+}
+LICENSE_HEADERS = {
+    "MIT": "MIT License",
+    "Apache-2.0": "Apache License",
+    "BSD-3-Clause": "BSD 3-Clause License",
+}
+
+
+def expected_files(package: str, license_name: str) -> set[str]:
+    files = COMMON_FILES | {f"src/{package}/{module}" for module in PACKAGE_MODULES}
+    return files | ({"LICENSE"} if license_name != "Proprietary" else set())
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module", params=list(OPTION_SETS), ids=list(OPTION_SETS))
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    answers = OPTION_SETS[request.param]
+    defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    project = bake(tmp_path_factory.mktemp(request.param), **answers)
+    return project, {
+        "package_name": answers.get("package_name", "income_classifier"),
+        "license": answers.get("license", defaults["license"][0]),
+        "python_version": answers.get("python_version", defaults["python_version"][0]),
+        "model_name": answers.get("model_name", "income-classifier"),
+    }
+
+
+def test_generates_exactly_the_expected_files(baked: Any) -> None:
+    project, answers = baked
+    assert files_in(project) == expected_files(answers["package_name"], answers["license"])
+
+
+def test_leaves_no_template_syntax(baked: Any) -> None:
+    project, _ = baked
+    for path in files_in(project):
+        if path.endswith((".csv", ".png")):
+            continue
+        text = (project / path).read_text(encoding="utf-8")
+        assert not re.search(UNRENDERED, text), f"unrendered template syntax in {path}"
+
+
+def test_answers_reach_the_files_that_use_them(baked: Any) -> None:
+    project, answers = baked
+    assert (project / ".python-version").read_text().strip() == answers["python_version"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == project.name
+    assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["mlflow"]["model_name"] == answers["model_name"]
+    if answers["license"] == "Proprietary":
+        assert "license" not in pyproject["project"]
+    else:
+        assert pyproject["project"]["license"] == answers["license"]
+        header = (project / "LICENSE").read_text().lstrip().splitlines()[0]
+        assert LICENSE_HEADERS[answers["license"]] in header
+
+
+def test_is_a_committed_git_repository_on_main(baked: Any) -> None:
+    project, _ = baked
+    assert git(project, "branch", "--show-current") == "main"
+    assert git(project, "rev-list", "--count", "HEAD") == "1"
+    assert git(project, "status", "--porcelain") == "", "generation left uncommitted changes"
+    assert "data/raw/adult.csv" not in git(project, "ls-files"), "the data is in git, not DVC"
+
+
+def test_data_is_tracked_by_dvc_and_pushed_outside_the_working_tree(baked: Any) -> None:
+    project, _ = baked
+    pointer = yaml.safe_load((project / "data" / "raw" / "adult.csv.dvc").read_text())
+    md5 = pointer["outs"][0]["md5"]
+    remote = project.parent / f"{project.name}-dvc-remote"
+    assert (remote / "files" / "md5" / md5[:2] / md5[2:]).is_file(), "the data was not pushed"
+    assert not remote.resolve().is_relative_to(project.resolve())
+
+
+def test_answers_file_lets_the_template_update_the_repository(baked: Any) -> None:
+    project, answers = baked
+    recorded = json.loads((project / ".cruft.json").read_text())
+    assert Path(recorded["template"]) == TEMPLATE
+    template_head = git(TEMPLATE, "rev-parse", "HEAD")
+    assert recorded["commit"] == template_head, "cruft needs the template commit to diff from"
+    context = recorded["context"]["cookiecutter"]
+    assert context["package_name"] == answers["package_name"]
+    assert context["license"] == answers["license"]
+
+
+def test_free_text_survives_quotes_and_newlines(tmp_path: Path) -> None:
+    description = 'Says "hi", \'bye\' and """ then\na second line with a \\ backslash'
+    project = bake(
+        tmp_path,
+        project_name='The "Best" Model',
+        project_slug="best-model",
+        author_name="O'Brien \"Ob\" Smith",
+        description=description,
+    )
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == description.replace("\n", " ")
+    assert pyproject["project"]["authors"][0]["name"] == "O'Brien \"Ob\" Smith"
+    readme = (project / "README.md").read_text()
+    assert '# The "Best" Model' in readme and description in readme
+    context = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert context["description"] == description
+
+
+# (answers, what the one-line error must say)
+REJECTED: dict[str, tuple[dict[str, str], str]] = {
+    "slug-with-space": ({"project_slug": "my project"}, "is not a repository name"),
+    "slug-path-traversal": (
+        {"project_slug": "../escape", "package_name": "escape"},
+        "is not a repository name",
+    ),
+    "slug-uppercase": ({"project_slug": "MyProject"}, "is not a repository name"),
+    "slug-leading-hyphen": ({"project_slug": "-model"}, "is not a repository name"),
+    "slug-shell-injection": (
+        {"project_slug": "x$(touch pwned)", "package_name": "x"},
+        "is not a repository name",
+    ),
+    "package-keyword": ({"package_name": "class"}, "is a Python keyword"),
+    "package-soft-keyword": ({"package_name": "match"}, "is a Python keyword"),
+    "package-stdlib": ({"package_name": "json"}, "would shadow the standard library"),
+    "package-dependency": ({"package_name": "pandas"}, "would shadow the dependency"),
+    "package-hyphen": ({"package_name": "my-model"}, "is not a Python package name"),
+    "package-uppercase": ({"package_name": "Model"}, "is not a Python package name"),
+    "package-code-injection": (
+        {"package_name": "x; import os"},
+        "is not a Python package name",
+    ),
+    "python-too-old": ({"python_version": "3.10"}, "python_version '3.10' is not supported"),
+    "python-unreleased": ({"python_version": "3.14"}, "python_version '3.14' is not supported"),
+    "license-unknown": ({"license": "GPL-3.0"}, "license 'GPL-3.0' is not supported"),
+    "model-name-spaces": ({"model_name": "my model"}, "is not a registry name"),
+    "email-invalid": ({"author_email": "not-an-email"}, "is not an email address"),
+    "name-empty": ({"project_name": " ", "project_slug": "x-model"}, "project_name is empty"),
+    "name-newline": (
+        {"project_name": "Two\nLines", "project_slug": "two-lines"},
+        "contains a newline",
+    ),
+    "name-too-long": ({"project_name": "x" * 200, "project_slug": "x-model"}, "at most 120"),
+    "author-newline": ({"author_name": "A\nB"}, "contains a newline"),
+    "description-empty": ({"description": ""}, "description is empty"),
+    "description-control-char": ({"description": "bell\x07"}, "control characters"),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTED), ids=list(REJECTED))
+def test_rejects_bad_answers_and_leaves_nothing(
+    case: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    answers, message = REJECTED[case]
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+
+    with pytest.raises(FailedHookException):
+        bake(output_dir, **answers)
+
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
+    assert errors, "the hook printed no error"
+    assert message in errors[0], f"expected {message!r} in {errors[0]!r}"
+    assert list(output_dir.iterdir()) == [], "a rejected answer left files behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "files escaped the output dir"
+
+
+def test_rejects_a_slug_that_names_a_dependency(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, project_slug="mlflow", package_name="tracking_model")
+
+    assert "is the name of one of the project's dependencies" in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "a rejected answer left files behind"
