@@ -1,11 +1,13 @@
 # Two commands set everything up on a fresh machine with python3, git and make:
 #   make demo   generate a project with the defaults and run its pipeline end to end
 #   make test   run the template's tests (what CI runs)
-.PHONY: help demo test lint bench
+.PHONY: help demo test lint relock bench
 
 UV_VERSION := 0.13.8
 TOOLS := $(CURDIR)/.tools
 UV := $(TOOLS)/bin/uv
+# The generated project is linted inside a generated project, by the tests.
+LINTED := hooks tests scripts bench
 # Generated projects call `uv` themselves; the bootstrap copy serves them too.
 export PATH := $(TOOLS)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -26,8 +28,11 @@ test: $(UV) lint  ## Run the template's tests: hooks, generated tree, and a gene
 	$(UV) run --frozen pytest
 
 lint: $(UV)  ## Lint the template's own Python (generated code is checked inside a generated project)
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen ruff check $(LINTED)
+	$(UV) run --frozen ruff format --check $(LINTED)
+
+relock: $(UV)  ## Re-resolve the generated project's uv.lock after editing its pyproject.toml
+	$(UV) run --frozen python scripts/relock.py
 
 bench: $(UV)  ## Print generation, install and pipeline timings for the default project
 	$(UV) run --frozen python bench/foundation.py

@@ -12,9 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-ANSWERS = json.loads(
-    r"""{{ cookiecutter | tojson }}"""
-)
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 PROJECT = Path.cwd()
 LICENSES = PROJECT / "licenses"  # one text per license choice; all but the chosen are pruned
@@ -142,9 +140,13 @@ def main() -> int:
         )
         run("git", "add", "--all")
         run(
-            "git", "commit", "--quiet", "--message", "Initial commit from the MLOps template",
+            "git",
+            "commit",
+            "--quiet",
+            "--message",
+            "Initial commit from the MLOps template",
             env=commit_identity(),
-        )  # fmt: skip
+        )
     except SetupFailed as failed:
         print(f"ERROR: setting up the repository failed: {failed}", file=sys.stderr)
         return 1

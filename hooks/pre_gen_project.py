@@ -9,9 +9,7 @@ import keyword
 import re
 import sys
 
-ANSWERS = json.loads(
-    r"""{{ cookiecutter | tojson }}"""
-)
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
@@ -26,9 +24,9 @@ MAX_DESCRIPTION = 500
 # them would shadow it. tests/test_hooks.py checks this list against the generated lock.
 DEPENDENCY_IMPORTS = frozenset(
     {
-        "conftest", "dvc", "matplotlib", "mlflow", "mypy", "numpy", "pandas", "pandas_stubs",
-        "pandera", "pre_commit", "pre_commit_hooks", "pydantic", "pytest", "ruff", "sklearn",
-        "tests", "typer", "yaml",
+        "conftest", "dvc", "matplotlib", "mpl_toolkits", "mlflow", "mypy", "mypyc", "numpy",
+        "pandas", "pandera", "pre_commit", "pre_commit_hooks", "py", "pydantic", "pylab",
+        "pytest", "ruff", "sklearn", "tests", "typer", "yaml",
     }
 )  # fmt: skip
 

@@ -15,6 +15,12 @@ UNRENDERED = r"{{(\s?cookiecutter)[.](.*?)}}"
 # The generated project has its own environment: don't leak this one's into it.
 PROJECT_ENV = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
 PROJECT_ENV |= {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+# The tests commit in generated projects; CI machines may have no git identity.
+PROJECT_ENV |= {
+    f"GIT_{role}_{field}": value
+    for role in ("AUTHOR", "COMMITTER")
+    for field, value in (("NAME", "Template Tests"), ("EMAIL", "tests@example.com"))
+}
 
 
 def bake(output_dir: Path, **answers: Any) -> Path:
@@ -42,7 +48,8 @@ def run(
     if check and completed.returncode != 0:
         pytest.fail(
             f"`{' '.join(command)}` exited {completed.returncode} in {project}\n"
-            f"--- stdout ---\n{completed.stdout[-6000:]}\n--- stderr ---\n{completed.stderr[-6000:]}"
+            f"--- stdout ---\n{completed.stdout[-6000:]}\n"
+            f"--- stderr ---\n{completed.stderr[-6000:]}"
         )
     return completed
 

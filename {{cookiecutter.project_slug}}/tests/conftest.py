@@ -2,6 +2,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -25,6 +26,11 @@ def scratch_directory(directory: Path) -> Iterator[RunCli]:
             return CliRunner().invoke(app, [*argv, "--params", str(ROOT / "params.yaml")])
 
         yield run
+
+
+@pytest.fixture
+def sample() -> pd.DataFrame:
+    return pd.read_csv(SAMPLE)
 
 
 @pytest.fixture

@@ -1,0 +1,206 @@
+"""A generated project, used for real: install, check, test, run the pipeline, feed it bad data.
+
+The tests share one project and run in file order, each building on the state the previous
+left, as a user's session would: set up, check, run, run again, change a parameter, break data.
+"""
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import bake, run
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "income_classifier"
+METRICS = Path("reports/metrics.json")
+PLOTS = (
+    "roc.csv",
+    "precision_recall.csv",
+    "confusion_matrix.png",
+    "roc.png",
+    "precision_recall.png",
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = bake(tmp_path_factory.mktemp("generated"))
+    run(project, "make", "setup")
+    return project
+
+
+def mlflow_runs(project: Path) -> list[dict[str, object]]:
+    """Every run in the project's embedded MLflow store, read with the project's own MLflow."""
+    script = textwrap.dedent(
+        """
+        import json, mlflow
+        mlflow.set_tracking_uri("sqlite:///mlflow.db")
+        runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+        print(json.dumps([
+            {"id": r.info.run_id, "params": r.data.params, "metrics": r.data.metrics,
+             "tags": r.data.tags}
+            for r in runs
+        ]))
+        """
+    )
+    if not (project / "mlflow.db").exists():
+        return []
+    return list(json.loads(run(project, "uv", "run", "--frozen", "python", "-c", script).stdout))
+
+
+def commit_all(project: Path, message: str) -> None:
+    run(project, "git", "add", "--all")
+    run(project, "git", "commit", "--quiet", "--no-verify", "--message", message)
+
+
+def test_lock_installs_frozen_and_is_current(project: Path) -> None:
+    run(project, "uv", "sync", "--frozen")
+    run(project, "uv", "lock", "--check")
+
+
+def test_dependency_imports_cannot_be_shadowed_by_the_package_name(project: Path) -> None:
+    # given the import names of the project's direct dependencies, as installed
+    script = textwrap.dedent(
+        """
+        import json, tomllib
+        from importlib.metadata import packages_distributions
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+        project = tomllib.load(open("pyproject.toml", "rb"))
+        direct = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
+        names = {canonicalize_name(Requirement(spec).name) for spec in direct}
+        imports = sorted(
+            module for module, dists in packages_distributions().items()
+            if not module.startswith("_") and names & {canonicalize_name(d) for d in dists}
+        )
+        print(json.dumps(imports))
+        """
+    )
+    imports = json.loads(run(project, "uv", "run", "--frozen", "python", "-c", script).stdout)
+    hook = (Path(__file__).parents[1] / "hooks" / "pre_gen_project.py").read_text()
+    # then the pre-generation hook refuses each that its name pattern would otherwise accept
+    choosable = [name for name in imports if re.fullmatch(r"[a-z][a-z0-9_]*", name)]
+    missing = [name for name in choosable if f'"{name}"' not in hook]
+    assert not missing, f"add these to DEPENDENCY_IMPORTS in the pre-generation hook: {missing}"
+
+
+def test_pre_commit_passes_on_the_fresh_repository(project: Path) -> None:
+    run(project, "uv", "run", "--frozen", "pre-commit", "run", "--all-files")
+    assert run(project, "git", "status", "--porcelain").stdout == "", "a hook changed files"
+
+
+def test_make_check_passes(project: Path) -> None:
+    run(project, "make", "check")
+
+
+def test_the_projects_own_tests_pass(project: Path) -> None:
+    completed = run(project, "make", "test")
+    assert " passed" in completed.stdout and " failed" not in completed.stdout
+
+
+def test_pipeline_runs_end_to_end(project: Path) -> None:
+    # when the user runs the pipeline
+    completed = run(project, "make", "run")
+
+    # then every stage ran, and metrics, plots, and one MLflow run with provenance exist
+    for stage in ("prepare", "validate", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in completed.stdout, f"{stage} did not run"
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["roc_auc"] > 0.85, f"the model is worse than this dataset allows: {metrics}"
+    for plot in PLOTS:
+        assert (project / "reports" / "plots" / plot).stat().st_size > 0, f"{plot} is empty"
+    (logged,) = mlflow_runs(project)
+    assert logged["tags"]["git_commit"] == run(project, "git", "rev-parse", "HEAD").stdout.strip()
+    pointer = yaml.safe_load((project / "data" / "raw" / "adult.csv.dvc").read_text())
+    assert logged["tags"]["data_version"] == pointer["outs"][0]["md5"]
+    assert logged["params"]["max_iter"] == "200"
+    assert logged["metrics"]["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
+
+
+def test_second_run_with_nothing_changed_does_nothing(project: Path) -> None:
+    lock_before = (project / "dvc.lock").read_text()
+
+    completed = run(project, "uv", "run", "--frozen", "dvc", "repro")
+
+    assert "Running stage" not in completed.stdout, completed.stdout
+    assert "Data and pipelines are up to date" in completed.stdout
+    assert (project / "dvc.lock").read_text() == lock_before
+    assert len(mlflow_runs(project)) == 1, "a run that trained nothing logged a run"
+
+
+def test_a_changed_parameter_reruns_training_and_diffs_against_the_last_commit(
+    project: Path,
+) -> None:
+    # given the first results committed
+    commit_all(project, "Train the baseline")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["model"]["learning_rate"] = 0.3
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    # when the pipeline runs again
+    completed = run(project, "uv", "run", "--frozen", "dvc", "repro")
+
+    # then only the stages that read the parameter ran
+    assert "Running stage 'prepare'" not in completed.stdout
+    assert "Running stage 'train'" in completed.stdout
+    # and DVC compares params, metrics and plots with the commit
+    params_diff = json.loads(dvc_json(project, "params", "diff"))
+    change = params_diff["params.yaml"]["train.model.learning_rate"]
+    assert (change["old"], change["new"]) == (0.1, 0.3)
+    metrics_diff = json.loads(dvc_json(project, "metrics", "diff"))
+    assert "roc_auc" in metrics_diff[str(METRICS)], metrics_diff
+    plots = json.loads(dvc_json(project, "plots", "diff", "HEAD"))["data"]
+    for curve in ("ROC", "Precision-recall"):
+        (rendered,) = plots[curve]
+        assert set(rendered["revisions"]) == {"HEAD", "workspace"}, f"{curve}: {rendered}"
+    images = plots["reports/plots/confusion_matrix.png"]
+    assert {revision for image in images for revision in image["revisions"]} == {
+        "HEAD",
+        "workspace",
+    }
+    assert len(mlflow_runs(project)) == 2
+
+
+def dvc_json(project: Path, *command: str) -> str:
+    return run(project, "uv", "run", "--frozen", "dvc", *command, "--json").stdout
+
+
+def test_bad_data_stops_the_pipeline_at_validate_with_a_summary(project: Path) -> None:
+    # given the raw data with a column missing and one age out of range
+    commit_all(project, "Tune the learning rate")
+    raw = project / "data" / "raw" / "adult.csv"
+    lines = raw.read_text().splitlines()
+    header = lines[0].split(",")
+    hours = header.index("hours_per_week")
+    broken = [",".join(v for i, v in enumerate(line.split(",")) if i != hours) for line in lines]
+    broken[4] = "250" + broken[4][broken[4].index(",") :]  # data row 3: age 250
+    raw.write_text("\n".join(broken) + "\n")
+    runs_before = len(mlflow_runs(project))
+    model_before = (project / "models" / "run.json").read_text()
+
+    # when the pipeline runs
+    completed = run(project, "uv", "run", "--frozen", "dvc", "repro", check=False)
+
+    # then it fails at validate, says why, and trains nothing
+    assert completed.returncode != 0
+    output = completed.stdout + completed.stderr
+    assert "Data validation: failed" in output
+    assert "| hours_per_week | missing column |" in output
+    assert "| age | less_than_or_equal_to(100) | 1 | 3: 250 |" in output
+    assert "Running stage 'train'" not in output
+    summary = json.loads((project / "reports" / "validation" / "validation.json").read_text())
+    assert summary["passed"] is False
+    assert len(mlflow_runs(project)) == runs_before, "a model was trained on bad data"
+    assert (project / "models" / "run.json").read_text() == model_before
+
+
+def test_clean_checkout_restores_the_good_data(project: Path) -> None:
+    # the bad data never reached git or the DVC cache: checking out undoes it
+    run(project, "git", "checkout", "--", ".")
+    run(project, "uv", "run", "--frozen", "dvc", "checkout", "--force")
+    status = run(project, "uv", "run", "--frozen", "dvc", "status")
+    assert "Data and pipelines are up to date" in status.stdout, status.stdout
