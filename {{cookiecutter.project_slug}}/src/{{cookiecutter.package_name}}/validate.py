@@ -136,7 +136,7 @@ def render_markdown(result: ValidationResult, source: str) -> str:
         "### Data validation: failed ❌",
         "",
         f"{result.rows:,} rows of `{source}` checked against the contract "
-        f"(`{CensusIncome.__name__}` in `schema.py`): {len(result.failures)} checks failed. "
+        f"(`{CensusIncome.__name__}` in `schema.py`): {_count(result.failures, 'check')} failed. "
         "Rows are 0-based data rows of the raw file (the header is not a row).",
         "",
         "| column | check | failing rows | examples (row: value) |",
@@ -153,6 +153,10 @@ def render_markdown(result: ValidationResult, source: str) -> str:
         )
     lines += ["", "Nothing is trained on this data until every check passes.", ""]
     return "\n".join(lines)
+
+
+def _count(items: list[Failure], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def _cell(text: str) -> str:
