@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE, RunCli, scratch_directory
 
-from {{ cookiecutter.package_name }}.schema import LABELS, TARGET, feature_columns
+from {{ cookiecutter.package_name }}.schema import LABELS, TARGET, feature_columns, nullable_columns
 from {{ cookiecutter.package_name }}.tracking import RunRef, file_md5
 
 STAGES = (
@@ -67,6 +67,8 @@ def test_training_run_is_logged_with_its_provenance(trained: Path) -> None:
     assert model_info.signature is not None
     assert model_info.signature.inputs.input_names() == feature_columns()
     assert TARGET not in model_info.signature.inputs.input_names()
+    optional = [spec.name for spec in model_info.signature.inputs.inputs if not spec.required]
+    assert optional == nullable_columns(), "the signature disagrees with the contract on nulls"
     assert model_info.saved_input_example_info is not None, "no input example was logged"
 
 

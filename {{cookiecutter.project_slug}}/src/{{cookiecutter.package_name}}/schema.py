@@ -62,3 +62,8 @@ def categorical_features() -> list[str]:
 def numeric_features() -> list[str]:
     categorical = set(categorical_features())
     return [name for name in feature_columns() if name not in categorical]
+
+
+def nullable_columns() -> list[str]:
+    columns = CensusIncome.to_schema().columns
+    return [name for name, column in columns.items() if column.nullable]

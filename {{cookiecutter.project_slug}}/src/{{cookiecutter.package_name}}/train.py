@@ -2,7 +2,6 @@
 
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
@@ -21,8 +21,10 @@ from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.schema import (
     POSITIVE_LABEL,
     TARGET,
+    CensusIncome,
     categorical_features,
     feature_columns,
+    nullable_columns,
 )
 from {{ cookiecutter.package_name }}.settings import MlflowParams, TrainParams
 
@@ -101,10 +103,7 @@ def save_and_log(
     """Save the model for DVC and log the same model, params and provenance to MLflow."""
     features = train[feature_columns()]
     example = features.dropna().head(5)
-    with warnings.catch_warnings():
-        # MLflow warns that integer columns cannot hold missing values: the contract forbids them.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(features, trained.pipeline.predict(features))
+    signature = model_signature()
     requirements = _pinned_requirements()
     model_path = out_dir / MODEL_DIR
     shutil.rmtree(model_path, ignore_errors=True)  # MLflow refuses to save over a model
@@ -147,6 +146,23 @@ def save_and_log(
     )
     ref.write(out_dir / RUN_FILE)
     return ref
+
+
+def model_signature() -> ModelSignature:
+    """The model's inputs, straight from the data contract rather than inferred from a sample.
+
+    A column the contract lets be null is optional in the signature; every other is required.
+    """
+    mlflow_type = {"str": "string", "int64": "long", "float64": "double", "bool": "boolean"}
+    columns = CensusIncome.to_schema().columns
+    nullable = set(nullable_columns())
+    inputs = Schema(
+        [
+            ColSpec(mlflow_type[str(columns[name].dtype)], name, required=name not in nullable)
+            for name in feature_columns()
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]))
 
 
 def _pinned_requirements() -> list[str]:
