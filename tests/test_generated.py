@@ -165,6 +165,28 @@ def test_a_changed_parameter_reruns_training_and_diffs_against_the_last_commit(
     assert len(mlflow_runs(project)) == 2
 
 
+def test_report_compares_the_change_with_its_base(project: Path) -> None:
+    # given the learning-rate change of the previous test, trained but not committed
+    base_metrics = json.loads(run(project, "git", "show", f"HEAD:{METRICS}").stdout)
+    head_metrics = json.loads((project / METRICS).read_text())
+
+    # when the report is built against the last commit
+    completed = run(project, "make", "report")
+
+    # then it shows both sides' metrics as recorded, the changed parameter and the plots
+    markdown = (project / "reports" / "pr" / "report.md").read_text()
+    assert markdown in completed.stdout, "the report printed is not the report written"
+    gate = f"| **roc_auc** (gate) | {base_metrics['roc_auc']:.4f} | {head_metrics['roc_auc']:.4f} |"
+    assert gate in markdown, markdown
+    for name in ("accuracy", "f1"):
+        assert f"| {name} | {base_metrics[name]:.4f} | {head_metrics[name]:.4f} |" in markdown
+    assert "| `train.model.learning_rate` | `0.1` | `0.3` |" in markdown
+    for image in ("roc.png", "precision_recall.png", "confusion.png"):
+        assert f"]({image})" in markdown
+        assert (project / "reports" / "pr" / image).stat().st_size > 0
+    assert "Out of date" not in markdown
+
+
 def dvc_json(project: Path, *command: str) -> str:
     return run(project, "uv", "run", "--frozen", "dvc", *command, "--json").stdout
 
@@ -196,6 +218,12 @@ def test_bad_data_stops_the_pipeline_at_validate_with_a_summary(project: Path) -
     assert summary["passed"] is False
     assert len(mlflow_runs(project)) == runs_before, "a model was trained on bad data"
     assert (project / "models" / "run.json").read_text() == model_before
+
+    # and the report says so, with the failing rows and the changed data file
+    markdown = run(project, "uv", "run", "--frozen", "income-classifier", "report").stdout
+    assert "nothing was trained" in markdown
+    assert "| age | less_than_or_equal_to(100) | 1 | 3: 250 |" in markdown
+    assert "| `data/raw/adult.csv` | modified | 48,842 | 48,842 |" in markdown
 
 
 def test_clean_checkout_restores_the_good_data(project: Path) -> None:

@@ -110,3 +110,39 @@ def evaluate_command(
     typer.echo(f"Metrics in {metrics_file}; plots in {plots_dir}/")
     if not logged:
         typer.echo("The training run is not in this MLflow store; metrics were not added to it.")
+
+
+@app.command("report")
+def report_command(
+    base: Annotated[str, typer.Option(help="Git revision to compare with.")] = "HEAD",
+    out_dir: Annotated[Path, typer.Option(help="Where report.md and its plots go.")] = Path(
+        "reports/pr"
+    ),
+    trained: Annotated[
+        bool | None,
+        typer.Option("--trained/--not-trained", help="Whether this run trained (CI knows)."),
+    ] = None,
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Write the Markdown report a reviewer reads: this working tree against BASE."""
+    from {{ cookiecutter.package_name }} import report, revisions
+
+    run_file = Path("models") / "run.json"
+    run = revisions.read_json(run_file)
+    result = report.Report(
+        head=revisions.read_results(None),
+        base=revisions.read_results(base),
+        gate_metric=load_params(params_file).evaluate.gate_metric,
+        commit=revisions.head_commit(),
+        validation=revisions.read_json(Path("reports/validation/validation.json")),
+        data_changes=revisions.data_changes(base),
+        trained=trained,
+        run=report.Run(**run) if run else None,
+        stale_stages=revisions.stale_stages(),
+    )
+    images = report.plot_comparisons(result, out_dir)
+    markdown = report.render(result, {name: path.name for name, path in images.items()})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    typer.echo(markdown)
+    typer.echo(f"Report in {out_dir / 'report.md'}", err=True)

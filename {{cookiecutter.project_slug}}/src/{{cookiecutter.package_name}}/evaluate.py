@@ -49,6 +49,7 @@ LABEL = {
     "precision": "Precision",
 }
 PLOT_FILES = {
+    "confusion": "confusion.csv",
     "roc": "roc.csv",
     "precision_recall": "precision_recall.csv",
     "confusion_matrix_png": "confusion_matrix.png",
@@ -88,6 +89,16 @@ def metrics(scored: Scored) -> dict[str, float]:
     }
 
 
+def confusion_counts(scored: Scored) -> pd.DataFrame:
+    """Rows per (actual, predicted) pair: small enough for git, enough to redraw the matrix."""
+    actual = np.where(scored.is_positive, POSITIVE_LABEL, NEGATIVE_LABEL)
+    pairs = pd.DataFrame({"actual": actual, "predicted": scored.predicted})
+    counts = pairs.value_counts().reindex(
+        pd.MultiIndex.from_product([LABELS, LABELS], names=["actual", "predicted"]), fill_value=0
+    )
+    return counts.rename("count").reset_index()
+
+
 def roc_points(scored: Scored) -> pd.DataFrame:
     """The best true positive rate reachable without exceeding each false positive rate."""
     fpr, tpr, _ = roc_curve(scored.is_positive, scored.score)  # fpr ascends, from 0.0
@@ -111,6 +122,7 @@ def write_reports(scored: Scored, metrics_path: Path, plots_dir: Path) -> dict[s
     metrics_path.write_text(json.dumps(metrics(scored), indent=2) + "\n", encoding="utf-8")
     paths = {name: plots_dir / filename for name, filename in PLOT_FILES.items()}
     roc, pr = roc_points(scored), precision_recall_points(scored)
+    confusion_counts(scored).to_csv(paths["confusion"], index=False)
     roc.to_csv(paths["roc"], index=False)
     pr.to_csv(paths["precision_recall"], index=False)
     _plot_confusion_matrix(scored, paths["confusion_matrix_png"])

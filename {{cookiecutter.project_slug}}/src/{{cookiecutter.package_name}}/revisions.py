@@ -1,0 +1,128 @@
+"""Read a revision's pipeline results, and what data changed between two revisions, through DVC.
+
+Files committed to git (metrics, curves, params) are read from the revision's tree; files in
+DVC's cache (tracked data) are read from the cache or the remote, as `dvc.api` does.
+"""
+
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import dvc.api
+import pandas as pd
+import yaml
+from dvc.exceptions import PathMissingError
+from dvc.repo import Repo
+
+from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
+
+WORKSPACE = "workspace"
+METRICS = "reports/metrics.json"
+PARAMS = "params.yaml"
+CURVE_FILES = {
+    "roc": "reports/plots/roc.csv",
+    "precision_recall": "reports/plots/precision_recall.csv",
+}
+CONFUSION = "reports/plots/confusion.csv"
+
+
+def read_results(rev: str | None, root: Path = Path()) -> Results | None:
+    """The results at `rev` (None: the working tree); None if that revision has no metrics."""
+    metrics = _read_text(METRICS, rev, root)
+    if metrics is None:
+        return None
+    params_text = _read_text(PARAMS, rev, root)
+    curves = {}
+    for name, path in CURVE_FILES.items():
+        text = _read_text(path, rev, root)
+        if text is not None:
+            curves[name] = pd.read_csv(io.StringIO(text))
+    confusion_text = _read_text(CONFUSION, rev, root)
+    return Results(
+        revision=short_commit(rev, root) if rev else WORKSPACE,
+        metrics={name: float(value) for name, value in json.loads(metrics).items()},
+        params=flatten(yaml.safe_load(params_text) or {}) if params_text else {},
+        curves=curves,
+        confusion=pd.read_csv(io.StringIO(confusion_text)) if confusion_text else None,
+    )
+
+
+def _read_text(path: str, rev: str | None, root: Path) -> str | None:
+    if rev is None:
+        file = root / path
+        return file.read_text(encoding="utf-8") if file.exists() else None
+    try:
+        return str(dvc.api.read(path, repo=str(root), rev=rev, encoding="utf-8"))
+    except (FileNotFoundError, PathMissingError):
+        return None
+
+
+def data_changes(base: str, root: Path = Path()) -> list[DataChange]:
+    """DVC-tracked source data (not pipeline outputs) that differs between `base` and now."""
+    repo = Repo(str(root))
+    sources = tracked_sources(root)
+    diff = repo.diff(a_rev=base)
+    changes = []
+    for kind in ("added", "modified", "deleted"):
+        for entry in diff.get(kind, []):
+            path = entry["path"]
+            if path not in sources:
+                continue
+            changes.append(
+                DataChange(
+                    path=path,
+                    change=kind,
+                    rows_before=None if kind == "added" else count_rows(path, base, root),
+                    rows_after=None if kind == "deleted" else count_rows(path, None, root),
+                )
+            )
+    return changes
+
+
+def stale_stages(root: Path = Path()) -> list[str]:
+    """Pipeline stages whose dependencies changed since their outputs were produced."""
+    status = Repo(str(root)).status()
+    return sorted(name.split(":")[-1] for name in status if not name.endswith(".dvc"))
+
+
+def tracked_sources(root: Path) -> set[str]:
+    """Paths that `.dvc` files track: the data people add, not what the pipeline writes."""
+    listed = _git(root, "ls-files", "--", "*.dvc").splitlines()
+    sources = set()
+    for pointer in listed:
+        outs = yaml.safe_load((root / pointer).read_text(encoding="utf-8")).get("outs", [])
+        parent = Path(pointer).parent
+        sources |= {(parent / out["path"]).as_posix() for out in outs}
+    return sources
+
+
+def count_rows(path: str, rev: str | None, root: Path) -> int | None:
+    """Data rows of a CSV (lines less the header); None for other formats."""
+    if not path.endswith(".csv"):
+        return None
+    if rev is None:
+        with (root / path).open("rb") as handle:
+            return max(sum(1 for _ in handle) - 1, 0)
+    with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+def short_commit(rev: str, root: Path = Path()) -> str:
+    return _git(root, "rev-parse", "--short=7", rev)
+
+
+def head_commit(root: Path = Path()) -> str:
+    return _git(root, "rev-parse", "HEAD")
+
+
+def _git(root: Path, *args: str) -> str:
+    completed = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=60
+    )
+    return completed.stdout.strip()
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

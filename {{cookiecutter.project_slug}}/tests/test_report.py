@@ -1,0 +1,132 @@
+"""The report a reviewer reads: every section says what changed, in plain words."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.report import (
+    DataChange,
+    Report,
+    Results,
+    Run,
+    flatten,
+    plot_comparisons,
+    render,
+)
+
+CURVE = pd.DataFrame({"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0]})
+COUNTS = pd.DataFrame(
+    {
+        "actual": ["<=50K", "<=50K", ">50K", ">50K"],
+        "predicted": ["<=50K", ">50K", "<=50K", ">50K"],
+        "count": [70, 5, 8, 17],
+    }
+)
+
+
+def results(revision: str, roc_auc: float, learning_rate: float) -> Results:
+    return Results(
+        revision=revision,
+        metrics={"roc_auc": roc_auc, "log_loss": 0.3},
+        params=flatten({"train": {"seed": 42, "model": {"learning_rate": learning_rate}}}),
+        curves={"roc": CURVE},
+        confusion=COUNTS,
+    )
+
+
+def report(**changes: object) -> Report:
+    fields: dict[str, object] = {
+        "head": results("workspace", 0.93, 0.3),
+        "base": results("abc1234", 0.92, 0.1),
+        "gate_metric": "roc_auc",
+        "commit": "0123456789abcdef",
+        "validation": {"passed": True, "rows": 1000, "source": "data.csv", "failures": []},
+    }
+    return Report(**(fields | changes))  # type: ignore[arg-type]
+
+
+def test_gate_metric_leads_with_both_values_and_the_verdict() -> None:
+    markdown = render(report(), {})
+
+    assert "Gate metric **roc_auc**: 0.9200 on `abc1234` → **0.9300** here (better" in markdown
+    assert "| **roc_auc** (gate) | 0.9200 | 0.9300 | ▲ +0.0100 ✅ |" in markdown
+
+
+def test_only_changed_parameters_are_listed() -> None:
+    markdown = render(report(), {})
+
+    assert "| `train.model.learning_rate` | `0.1` | `0.3` |" in markdown
+    assert "train.seed" not in markdown
+
+
+def test_failed_validation_says_nothing_was_trained_and_lists_the_rows() -> None:
+    failed = {
+        "passed": False,
+        "rows": 1000,
+        "source": "data/raw/adult.csv",
+        "failures": [
+            {
+                "column": "age",
+                "check": "less_than_or_equal_to(100)",
+                "failing_rows": 1,
+                "examples": [{"row": 3, "value": "250"}],
+            }
+        ],
+    }
+
+    # given earlier results still in the working tree
+    earlier = Run("earlier-run-id", "1", "sqlite:///mlflow.db")
+
+    markdown = render(report(validation=failed, run=earlier), {})
+
+    assert "nothing was trained" in markdown
+    assert "| age | less_than_or_equal_to(100) | 1 | 3: 250 |" in markdown
+    assert "### Metrics" not in markdown, "earlier metrics shown as if this change made them"
+    assert "earlier-run-id" not in markdown, "an earlier run shown as if this change made it"
+
+
+def test_a_change_that_did_not_train_says_so() -> None:
+    markdown = render(report(trained=False), {})
+
+    assert "Training did not run" in markdown
+
+
+def test_data_changes_show_row_counts() -> None:
+    change = DataChange("data/raw/adult.csv", "modified", rows_before=1000, rows_after=1100)
+
+    markdown = render(report(data_changes=[change]), {})
+
+    assert "| `data/raw/adult.csv` | modified | 1,000 | 1,100 |" in markdown
+
+
+def test_stale_results_are_flagged() -> None:
+    markdown = render(report(stale_stages=["train"]), {})
+
+    assert "Out of date" in markdown and "`train`" in markdown
+
+
+@pytest.mark.parametrize(
+    ("tracking_uri", "shown"),
+    [
+        (
+            "http://mlflow.internal:5000",
+            "[r1](http://mlflow.internal:5000/#/experiments/7/runs/r1)",
+        ),
+        ("sqlite:///mlflow.db", "`r1`"),
+    ],
+    ids=["server-link", "embedded-id"],
+)
+def test_mlflow_run_is_a_link_when_a_server_is_configured(tracking_uri: str, shown: str) -> None:
+    markdown = render(report(run=Run("r1", "7", tracking_uri)), {})
+
+    assert f"- MLflow run: {shown}" in markdown
+
+
+def test_plots_compare_both_revisions(tmp_path: Path) -> None:
+    images = plot_comparisons(report(), tmp_path)
+
+    assert set(images) == {"roc", "confusion"}
+    assert all(path.stat().st_size > 0 for path in images.values())
+    markdown = render(report(), {name: path.name for name, path in images.items()})
+    assert "![ROC curve](roc.png)" in markdown
