@@ -1,6 +1,8 @@
 """The template's own CI is held to the rules of the CI it generates."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,12 @@ import yaml
 from conftest import TEMPLATE
 
 WORKFLOWS = sorted((TEMPLATE / ".github" / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent  # the linters are pinned in this template's own environment
+LINTERS = {
+    "actionlint": [str(BIN / "actionlint"), "-no-color"],
+    "zizmor": [str(BIN / "zizmor"), "--offline"],
+    "json-schema": [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"],
+}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 
 
@@ -15,6 +23,17 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 def workflow(request: pytest.FixtureRequest) -> tuple[Path, dict]:
     path: Path = request.param
     return path, yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("linter", list(LINTERS), ids=list(LINTERS))
+def test_linters_find_nothing(linter: str, workflow: tuple[Path, dict]) -> None:
+    path, _ = workflow
+    completed = subprocess.run(
+        [*LINTERS[linter], str(path)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert completed.returncode == 0, (
+        f"{linter} on {path.name}:\n{completed.stdout}{completed.stderr}"
+    )
 
 
 def test_grants_nothing_by_default_and_each_job_only_what_it_needs(
