@@ -100,24 +100,8 @@ def save_and_log(
     raw_data: Path,
     out_dir: Path,
 ) -> tracking.RunRef:
-    """Save the model for DVC and log the same model, params and provenance to MLflow."""
+    """Log the model, params and provenance to MLflow, then copy that same model out for DVC."""
     features = train[feature_columns()]
-    example = features.dropna().head(5)
-    signature = model_signature()
-    requirements = _pinned_requirements()
-    model_path = out_dir / MODEL_DIR
-    shutil.rmtree(model_path, ignore_errors=True)  # MLflow refuses to save over a model
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.sklearn.save_model(
-        trained.pipeline,
-        model_path,
-        signature=signature,
-        input_example=example,
-        pip_requirements=requirements,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        skops_trusted_types=TRUSTED_TYPES,
-    )
-
     experiment_id = tracking.use_experiment(mlflow_params.experiment)
     tags = {
         **tracking.git_state(),
@@ -132,15 +116,19 @@ def save_and_log(
         mlflow.log_metrics(
             {"train_roc_auc": trained.train_roc_auc, "fit_seconds": trained.fit_seconds}
         )
-        mlflow.sklearn.log_model(
+        logged = mlflow.sklearn.log_model(
             trained.pipeline,
             name=MODEL_DIR,
-            signature=signature,
-            input_example=example,
-            pip_requirements=requirements,
+            signature=model_signature(),
+            input_example=features.dropna().head(5),
+            pip_requirements=_pinned_requirements(),
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             skops_trusted_types=TRUSTED_TYPES,
         )
+    model_path = out_dir / MODEL_DIR
+    shutil.rmtree(model_path, ignore_errors=True)
+    model_path.mkdir(parents=True)
+    mlflow.artifacts.download_artifacts(artifact_uri=logged.model_uri, dst_path=str(model_path))
     ref = tracking.RunRef(
         run_id=run.info.run_id, experiment_id=experiment_id, tracking_uri=tracking.tracking_uri()
     )
