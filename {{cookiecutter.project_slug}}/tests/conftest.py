@@ -28,6 +28,26 @@ def scratch_directory(directory: Path) -> Iterator[RunCli]:
         yield run
 
 
+STAGES = (
+    ("prepare", SAMPLE, "prepared"),
+    ("validate", "prepared", "reports/validation"),
+    ("train", "prepared/train.parquet", "reports/validation/validation.json", "models",
+     "--raw", SAMPLE),
+    ("evaluate", "models", "prepared/test.parquet", "reports/metrics.json", "reports/plots"),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory in which every stage has run once on the sample, as `dvc repro` runs them."""
+    directory = tmp_path_factory.mktemp("pipeline")
+    with scratch_directory(directory) as run_cli:
+        for args in STAGES:
+            result = run_cli(*args)
+            assert result.exit_code == 0, f"{args[0]} failed: {result.output}"
+        yield directory
+
+
 @pytest.fixture
 def sample() -> pd.DataFrame:
     return pd.read_csv(SAMPLE)

@@ -1,35 +1,14 @@
 """The four stages, run through the CLI on real rows, leave what the user is promised."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pandas as pd
-import pytest
-from conftest import SAMPLE, RunCli, scratch_directory
+from conftest import SAMPLE, RunCli
 
 from {{ cookiecutter.package_name }}.schema import LABELS, TARGET, feature_columns, nullable_columns
 from {{ cookiecutter.package_name }}.tracking import RunRef, file_md5
-
-STAGES = (
-    ("prepare", SAMPLE, "prepared"),
-    ("validate", "prepared", "reports/validation"),
-    ("train", "prepared/train.parquet", "reports/validation/validation.json", "models",
-     "--raw", SAMPLE),
-    ("evaluate", "models", "prepared/test.parquet", "reports/metrics.json", "reports/plots"),
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A directory in which every stage has run once, as `dvc repro` runs them."""
-    directory = tmp_path_factory.mktemp("pipeline")
-    with scratch_directory(directory) as run_cli:
-        for args in STAGES:
-            result = run_cli(*args)
-            assert result.exit_code == 0, f"{args[0]} failed: {result.output}"
-        yield directory
 
 
 def test_prepare_splits_every_row_once(run_cli: RunCli, tmp_path: Path) -> None:

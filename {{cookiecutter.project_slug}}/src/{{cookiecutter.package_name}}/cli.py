@@ -137,7 +137,7 @@ def report_command(
         validation=revisions.read_json(Path("reports/validation/validation.json")),
         data_changes=revisions.data_changes(base),
         trained=trained,
-        run=report.Run(**run) if run else None,
+        run=report.Run(run["run_id"], run["experiment_id"], run["tracking_uri"]) if run else None,
         stale_stages=revisions.stale_stages(),
     )
     images = report.plot_comparisons(result, out_dir)
@@ -146,3 +146,19 @@ def report_command(
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     typer.echo(markdown)
     typer.echo(f"Report in {out_dir / 'report.md'}", err=True)
+
+
+@app.command("serve")
+def serve_command(
+    model_dir: Annotated[Path, typer.Option(help="Model to serve.", file_okay=False)] = Path(
+        "models/model"
+    ),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the model over HTTP: POST /predict, GET /health, GET /version."""
+    import uvicorn
+
+    from {{ cookiecutter.package_name }}.serve import create_app
+
+    uvicorn.run(create_app(model_dir), host=host, port=port)

@@ -21,6 +21,9 @@ class RunRef:
     run_id: str
     experiment_id: str
     tracking_uri: str
+    model_name: str = "unknown"
+    git_commit: str = "unknown"
+    data_version: str = "unknown"
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")

@@ -130,7 +130,12 @@ def save_and_log(
     model_path.mkdir(parents=True)
     mlflow.artifacts.download_artifacts(artifact_uri=logged.model_uri, dst_path=str(model_path))
     ref = tracking.RunRef(
-        run_id=run.info.run_id, experiment_id=experiment_id, tracking_uri=tracking.tracking_uri()
+        run_id=run.info.run_id,
+        experiment_id=experiment_id,
+        tracking_uri=tracking.tracking_uri(),
+        model_name=mlflow_params.model_name,
+        git_commit=tags["git_commit"],
+        data_version=tags["data_version"],
     )
     ref.write(out_dir / RUN_FILE)
     return ref

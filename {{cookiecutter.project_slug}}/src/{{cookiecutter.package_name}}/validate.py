@@ -54,7 +54,7 @@ def check(frame: pd.DataFrame, max_examples: int) -> ValidationResult:
             CensusIncome.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         return ValidationResult(
-            rows=len(frame), failures=_summarize(errors.failure_cases, max_examples)
+            rows=len(frame), failures=summarize(errors.failure_cases, max_examples)
         )
     return ValidationResult(rows=len(frame))
 
@@ -74,7 +74,7 @@ _ABOUT_COLUMNS = ("column_in_schema", "column_in_dataframe")
 _WRONG_TYPE = "wrong type"
 
 
-def _summarize(cases: pd.DataFrame, max_examples: int) -> list[Failure]:
+def summarize(cases: pd.DataFrame, max_examples: int) -> list[Failure]:
     """Group pandera's table (one line per failing value) into one entry per column and check."""
     records = [
         {

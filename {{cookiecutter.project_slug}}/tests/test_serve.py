@@ -1,0 +1,102 @@
+"""The HTTP API: good batches get predictions; malformed ones get a 422 naming the field."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import SAMPLE
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.schema import LABELS, feature_columns
+from {{ cookiecutter.package_name }}.serve import MAX_BATCH, create_app
+
+
+@pytest.fixture(scope="module")
+def client(trained: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(trained / "models" / "model")) as client:
+        yield client
+
+
+@pytest.fixture
+def records() -> list[dict[str, Any]]:
+    rows = pd.read_csv(SAMPLE)[feature_columns()].head(3)
+    return [
+        {str(name): (None if pd.isna(value) else value) for name, value in row.items()}
+        for row in rows.astype(object).to_dict("records")
+    ]
+
+
+def test_a_good_batch_gets_one_prediction_per_record(
+    client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    response = client.post("/predict", json={"records": records})
+
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert len(predictions) == len(records)
+    assert all(p["label"] in LABELS and 0 <= p["probability"] <= 1 for p in predictions)
+
+
+def test_a_nullable_field_may_be_null(client: TestClient, records: list[dict[str, Any]]) -> None:
+    records[0]["workclass"] = None
+
+    assert client.post("/predict", json={"records": records}).status_code == 200
+
+
+def _error_fields(response: Any) -> list[str]:
+    return [str(error["loc"][-1]) for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda record: record.pop("age"), "age"),
+        (lambda record: record.update(age="forty"), "age"),
+        (lambda record: record.update(age=40.5), "age"),
+        (lambda record: record.update(sex=None), "sex"),
+        (lambda record: record.update(favourite_colour="blue"), "favourite_colour"),
+        (lambda record: record.update(age=250), "age"),
+        (lambda record: record.update(sex="unknown"), "sex"),
+    ],
+    ids=[
+        "missing-field",
+        "wrong-type",
+        "float-for-int",
+        "null-in-required",
+        "unknown-field",
+        "out-of-range",
+        "outside-categories",
+    ],
+)
+def test_a_malformed_record_gets_422_naming_the_field(
+    change: Any, field: str, client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    change(records[1])
+
+    response = client.post("/predict", json={"records": records})
+
+    assert response.status_code == 422, response.text
+    assert field in _error_fields(response), response.json()
+
+
+def test_an_empty_batch_gets_422(client: TestClient) -> None:
+    response = client.post("/predict", json={"records": []})
+
+    assert response.status_code == 422
+    assert "records" in _error_fields(response)
+
+
+def test_an_oversized_batch_gets_422(client: TestClient, records: list[dict[str, Any]]) -> None:
+    response = client.post("/predict", json={"records": records[:1] * (MAX_BATCH + 1)})
+
+    assert response.status_code == 422
+    assert "records" in _error_fields(response)
+
+
+def test_health_and_version(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    version = client.get("/version").json()
+    assert version["model_name"] != "unknown"
+    assert version["run_id"] != "unknown"
