@@ -6,12 +6,18 @@ left, as a user's session would: set up, check, run, run again, change a paramet
 
 import json
 import re
+import socket
+import subprocess
+import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake, run
+from conftest import PROJECT_ENV, bake, run
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +136,84 @@ def test_second_run_with_nothing_changed_does_nothing(project: Path) -> None:
     assert "Data and pipelines are up to date" in completed.stdout
     assert (project / "dvc.lock").read_text() == lock_before
     assert len(mlflow_runs(project)) == 1, "a run that trained nothing logged a run"
+
+
+def test_dockerfile_passes_hadolint(project: Path) -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    completed = subprocess.run(
+        [str(hadolint), "Dockerfile"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
+    # given the image's entrypoint, pointed at this checkout instead of /app, on a free port
+    dockerfile = (project / "Dockerfile").read_text()
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)[1])
+    port = free_port()
+    in_image = {"/app/models/model": str(project / "models" / "model"), "0.0.0.0": "127.0.0.1"}
+    command = [in_image.get(arg, arg) for arg in entrypoint]
+    command[command.index("--port") + 1] = str(port)
+    command[0] = str(project / ".venv" / "bin" / command[0])  # the image puts .venv/bin on PATH
+
+    with subprocess.Popen(
+        command, cwd=project, env=PROJECT_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as server:
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}/health", server)
+            record = {
+                "age": 39, "workclass": "State-gov", "education": "Bachelors",
+                "education_num": 13, "marital_status": "Never-married",
+                "occupation": "Adm-clerical", "relationship": "Not-in-family", "race": "White",
+                "sex": "Male", "capital_gain": 2174, "capital_loss": 0, "hours_per_week": 40,
+                "native_country": "United-States",
+            }  # fmt: skip
+            url = f"http://127.0.0.1:{port}/predict"
+            status, body = post(url, {"records": [record, record]})
+            assert status == 200, body
+            assert len(body["predictions"]) == 2
+            assert post(url, {"records": [{**record, "age": "forty"}]})[0] == 422
+            assert (
+                post(url, {"records": [{k: v for k, v in record.items() if k != "sex"}]})[0] == 422
+            )
+            assert post(url, {"records": []})[0] == 422
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    assert server.returncode == 0, "the server did not shut down cleanly on SIGTERM"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(
+                f"the server exited: {server.stdout.read().decode() if server.stdout else ''}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"no healthy answer from {url} within {seconds:.0f} s")
+
+
+def post(url: str, payload: object) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def test_a_changed_parameter_reruns_training_and_diffs_against_the_last_commit(

@@ -16,12 +16,15 @@ from cookiecutter.exceptions import FailedHookException
 
 COMMON_FILES = {
     ".cruft.json",
+    ".dockerignore",
     ".dvc/.gitignore",
     ".dvc/config",
     ".dvcignore",
+    ".github/dependabot.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",
+    "Dockerfile",
     "Makefile",
     "README.md",
     "data/raw/.gitignore",
