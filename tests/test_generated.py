@@ -278,6 +278,32 @@ def dvc_json(project: Path, *command: str) -> str:
     return run(project, "uv", "run", "--frozen", "dvc", *command, "--json").stdout
 
 
+def test_registered_model_is_promoted_through_the_environment_file(project: Path) -> None:
+    # given the trained model registered, with the digest of the image built for it
+    cli = ("uv", "run", "--frozen", "income-classifier")
+    registered = run(project, *cli, "register").stdout
+    assert "version 1" in registered and "staging -> 1" in registered
+    digest = "sha256:" + "0f" * 32
+    run(project, *cli, "tag-image", "--version", "1", "--digest", digest)
+
+    # when production.yaml names that version and image
+    environment = project / "environments" / "production.yaml"
+    spec = yaml.safe_load(environment.read_text())
+    spec["model"]["version"], spec["image"]["digest"] = 1, digest
+    environment.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    # then promotion points production at it, and a second run changes nothing
+    assert "production now runs" in run(project, *cli, "promote", str(environment)).stdout
+    assert "nothing to change" in run(project, *cli, "promote", str(environment)).stdout
+    # and a version that does not exist is refused with a message
+    spec["model"]["version"] = 42
+    environment.write_text(yaml.safe_dump(spec, sort_keys=False))
+    refused = run(project, *cli, "promote", str(environment), check=False)
+    assert refused.returncode == 1
+    assert "version 42 does not exist" in refused.stderr
+    run(project, "git", "checkout", "--", "environments")
+
+
 def test_bad_data_stops_the_pipeline_at_validate_with_a_summary(project: Path) -> None:
     # given the raw data with a column missing and one age out of range
     commit_all(project, "Tune the learning rate")

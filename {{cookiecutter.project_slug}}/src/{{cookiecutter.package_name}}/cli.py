@@ -162,3 +162,68 @@ def serve_command(
     from {{ cookiecutter.package_name }}.serve import create_app
 
     uvicorn.run(create_app(model_dir), host=host, port=port)
+
+
+@app.command("register")
+def register_command(
+    alias: Annotated[str, typer.Option(help="Alias to point at the new version.")] = "staging",
+    run_file: Annotated[Path, typer.Option(help="run.json from train.", exists=True)] = Path(
+        "models/run.json"
+    ),
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Register the trained model as a new version and point ALIAS at it."""
+    from mlflow import MlflowClient
+
+    from {{ cookiecutter.package_name }} import promote, tracking
+
+    ref = tracking.RunRef.read(run_file)
+    name = load_params(params_file).mlflow.model_name
+    client = MlflowClient(tracking_uri=tracking.tracking_uri())
+    tags = {"git_commit": ref.git_commit, "data_version": ref.data_version}
+    version = promote.register(client, name, ref.run_id, tags)
+    client.set_registered_model_alias(name, alias, str(version))
+    typer.echo(f"Registered {name} version {version} from run {ref.run_id}; {alias} -> {version}")
+
+
+@app.command("tag-image")
+def tag_image_command(
+    version: Annotated[int, typer.Option(help="Model version the image serves.")],
+    digest: Annotated[str, typer.Option(help="Image digest, sha256:<64 hex>.")],
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Record which serving image was built for a model version."""
+    from mlflow import MlflowClient
+
+    from {{ cookiecutter.package_name }} import promote, tracking
+
+    name = load_params(params_file).mlflow.model_name
+    client = MlflowClient(tracking_uri=tracking.tracking_uri())
+    promote.tag_image(client, name, version, digest)
+    typer.echo(f"{name} version {version} is served by {digest}")
+
+
+@app.command("promote")
+def promote_command(
+    environment_file: Annotated[Path, typer.Argument(help="environments/<name>.yaml", exists=True)],
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Point the environment's alias at the version its file names, if the gate agrees."""
+    from mlflow import MlflowClient
+
+    from {{ cookiecutter.package_name }} import promote, tracking
+
+    params = load_params(params_file)
+    client = MlflowClient(tracking_uri=tracking.tracking_uri())
+    try:
+        outcome = promote.reconcile(
+            client,
+            promote.read_environment(environment_file),
+            alias=environment_file.stem,
+            gate_metric=params.evaluate.gate_metric,
+            tolerance=params.promote.tolerance,
+        )
+    except promote.PromotionRefusedError as refused:
+        typer.echo(f"Promotion refused: {refused}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(outcome)

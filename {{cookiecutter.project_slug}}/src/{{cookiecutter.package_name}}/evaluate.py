@@ -42,6 +42,7 @@ from {{ cookiecutter.package_name }}.schema import (
 from {{ cookiecutter.package_name }}.settings import EvaluateParams
 
 GRID = np.linspace(0.0, 1.0, 101)
+LOWER_IS_BETTER = frozenset({"log_loss"})  # every other metric here: higher is better
 LABEL = {
     "fpr": "False positive rate",
     "tpr": "True positive rate",

@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.evaluate import LOWER_IS_BETTER
 from {{ cookiecutter.package_name }}.schema import LABELS
 
-LOWER_IS_BETTER = frozenset({"log_loss"})
 CURVES = {
     "roc": ("fpr", "tpr", "ROC curve", "False positive rate", "True positive rate"),
     "precision_recall": ("recall", "precision", "Precision-recall curve", "Recall", "Precision"),

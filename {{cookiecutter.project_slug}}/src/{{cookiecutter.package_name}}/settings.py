@@ -41,6 +41,10 @@ class EvaluateParams(Section):
     gate_metric: str
 
 
+class PromoteParams(Section):
+    tolerance: float = Field(ge=0)
+
+
 class MlflowParams(Section):
     experiment: str = Field(min_length=1)
     model_name: str = Field(min_length=1)
@@ -51,6 +55,7 @@ class Params(Section):
     validate_: ValidateParams = Field(alias="validate")
     train: TrainParams
     evaluate: EvaluateParams
+    promote: PromoteParams
     mlflow: MlflowParams
 
 

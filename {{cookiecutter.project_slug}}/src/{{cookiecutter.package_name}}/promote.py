@@ -1,0 +1,162 @@
+"""Promote: make the registry say what an environment file says, after the gate agrees.
+
+`environments/<name>.yaml` is the record: the model version and image digest an environment
+runs. Promotion reconciles the registry alias of the same name to that file. It is idempotent
+(a second run changes nothing), and reverting the file's commit moves the alias back.
+
+`gate` is pure; `register`, `tag_image` and `reconcile` talk to the MLflow registry.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from pydantic import BaseModel, ConfigDict, Field
+
+from {{ cookiecutter.package_name }}.evaluate import LOWER_IS_BETTER
+
+IMAGE_DIGEST_TAG = "image_digest"
+RAN_IN_TAG = "ran_in_{alias}"  # set on every version an alias has pointed at: the audit trail
+
+
+class PromotionRefusedError(RuntimeError):
+    """The environment file asks for something the registry or the gate cannot accept."""
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    name: str = Field(min_length=1)
+    version: int | None = Field(default=None, ge=1)
+
+
+class ImageRef(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class Environment(BaseModel):
+    """An environment file: what runs there, and why if the gate had to be overridden."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    model: ModelRef
+    image: ImageRef = ImageRef()
+    override_reason: str | None = None
+
+
+def read_environment(path: Path) -> Environment:
+    with path.open(encoding="utf-8") as handle:
+        return Environment.model_validate(yaml.safe_load(handle))
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    message: str
+
+
+def gate(
+    metric: str,
+    candidate: float,
+    current: float | None,
+    tolerance: float,
+    override_reason: str | None,
+) -> GateDecision:
+    """A candidate may not be worse than what runs now by more than `tolerance` on `metric`."""
+    if current is None:
+        return GateDecision(True, f"nothing runs yet; candidate {metric} {candidate:.4f}")
+    worse_by = candidate - current if metric in LOWER_IS_BETTER else current - candidate
+    summary = f"{metric}: candidate {candidate:.4f}, current {current:.4f}"
+    if worse_by <= tolerance:
+        return GateDecision(True, f"{summary}: within the gate (tolerance {tolerance})")
+    if override_reason and override_reason.strip():
+        return GateDecision(
+            True, f"{summary}: worse by {worse_by:.4f}, overridden: {override_reason}"
+        )
+    return GateDecision(
+        False,
+        f"{summary}: worse by {worse_by:.4f}, more than the tolerance {tolerance}. Set "
+        "`override_reason` in the environment file to promote it anyway.",
+    )
+
+
+def register(client: MlflowClient, name: str, run_id: str, tags: dict[str, str]) -> int:
+    """A new version of `name` from the model the run logged."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    source = f"runs:/{run_id}/model"
+    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags)
+    return int(version.version)
+
+
+def tag_image(client: MlflowClient, name: str, version: int, digest: str) -> None:
+    """Record the digest of the serving image built for a version."""
+    ImageRef(digest=digest)  # refuse anything but a sha256 digest
+    client.set_model_version_tag(name, str(version), IMAGE_DIGEST_TAG, digest)
+
+
+def current_version(client: MlflowClient, name: str, alias: str) -> int | None:
+    try:
+        return int(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def reconcile(
+    client: MlflowClient,
+    environment: Environment,
+    alias: str,
+    gate_metric: str,
+    tolerance: float,
+) -> str:
+    """Point `alias` at the file's version; returns what happened, raises PromotionRefusedError."""
+    name, wanted = environment.model.name, environment.model.version
+    if wanted is None:
+        raise PromotionRefusedError(f"the environment file names no version of {name}")
+    try:
+        version = client.get_model_version(name, str(wanted))
+    except MlflowException:
+        raise PromotionRefusedError(
+            f"{name} version {wanted} does not exist in the registry"
+        ) from None
+    recorded = version.tags.get(IMAGE_DIGEST_TAG)
+    if environment.image.digest is not None and environment.image.digest != recorded:
+        raise PromotionRefusedError(
+            f"image {environment.image.digest} was not built for {name} version {wanted} "
+            f"(its image is {recorded or 'not recorded'})"
+        )
+    now = current_version(client, name, alias)
+    if now == wanted:
+        return f"{alias} already runs {name} version {wanted}: nothing to change"
+    ran_here = RAN_IN_TAG.format(alias=alias)
+    if ran_here in version.tags:
+        # A version this environment ran before: a rollback (a reverted file), not a candidate.
+        client.set_registered_model_alias(name, alias, str(wanted))
+        return f"{alias} rolled back to {name} version {wanted} (from version {now})"
+    decision = gate(
+        gate_metric,
+        candidate=_test_metric(client, name, wanted, gate_metric),
+        current=None if now is None else _test_metric(client, name, now, gate_metric),
+        tolerance=tolerance,
+        override_reason=environment.override_reason,
+    )
+    if not decision.allowed:
+        raise PromotionRefusedError(decision.message)
+    client.set_registered_model_alias(name, alias, str(wanted))
+    client.set_model_version_tag(name, str(wanted), ran_here, "true")
+    moved = f"from version {now}" if now is not None else "for the first time"
+    return f"{alias} now runs {name} version {wanted} ({moved}); {decision.message}"
+
+
+def _test_metric(client: MlflowClient, name: str, version: int, metric: str) -> float:
+    run_id = client.get_model_version(name, str(version)).run_id
+    if run_id is None:
+        raise PromotionRefusedError(f"{name} version {version} was not registered from a run")
+    metrics = client.get_run(run_id).data.metrics
+    key = f"test_{metric}"
+    if key not in metrics:
+        raise PromotionRefusedError(f"{name} version {version} has no {key} to gate on")
+    return float(metrics[key])

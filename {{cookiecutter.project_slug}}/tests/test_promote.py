@@ -1,0 +1,138 @@
+"""Promotion: the registry follows the environment file, behind a gate, and rolls back by revert."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import ROOT
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }}.promote import (
+    PromotionRefusedError,
+    gate,
+    read_environment,
+    reconcile,
+    register,
+    tag_image,
+)
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking import RunRef
+
+PARAMS = load_params(ROOT / "params.yaml")
+GATE = PARAMS.evaluate.gate_metric
+TOLERANCE = PARAMS.promote.tolerance
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("candidate", "current", "reason", "allowed"),
+    [
+        (0.90, None, None, True),
+        (0.91, 0.90, None, True),
+        (0.90 - TOLERANCE / 2, 0.90, None, True),
+        (0.80, 0.90, None, False),
+        (0.80, 0.90, "the old model used a leaked feature", True),
+        (0.80, 0.90, "   ", False),
+    ],
+    ids=["first", "better", "within-tolerance", "worse", "worse-with-reason", "blank-reason"],
+)
+def test_gate(candidate: float, current: float | None, reason: str | None, allowed: bool) -> None:
+    decision = gate(GATE, candidate, current, TOLERANCE, reason)
+
+    assert decision.allowed is allowed, decision.message
+    if not allowed:
+        assert "override_reason" in decision.message, "a refusal must say how to override it"
+
+
+def test_gate_knows_lower_is_better_for_losses() -> None:
+    assert gate("log_loss", candidate=0.25, current=0.30, tolerance=0, override_reason=None).allowed
+    assert not gate("log_loss", 0.35, 0.30, tolerance=0, override_reason=None).allowed
+
+
+@pytest.fixture
+def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list[int]]]:
+    """Versions 1 (the trained model), 2 (worse on the gate metric) and 3 (better)."""
+    ref = RunRef.read(trained / "models" / "run.json")
+    client = MlflowClient(tracking_uri=ref.tracking_uri)
+    name = f"model-{tmp_path.name}"
+    baseline = client.get_run(ref.run_id).data.metrics[f"test_{GATE}"]
+    versions = [register(client, name, ref.run_id, {})]
+    for shift in (-0.1, +0.01):
+        run = client.create_run(ref.experiment_id)
+        client.log_metric(run.info.run_id, f"test_{GATE}", baseline + shift)
+        client.set_terminated(run.info.run_id)
+        created = client.create_model_version(name, f"runs:/{ref.run_id}/model", run.info.run_id)
+        versions.append(int(created.version))
+    for number in versions:
+        tag_image(client, name, number, DIGEST)
+    mlflow.set_tracking_uri(ref.tracking_uri)
+    yield client, versions
+
+
+def promote_to(client: MlflowClient, tmp_path: Path, version: int | None, **extra: object) -> str:
+    name = client.search_registered_models()[-1].name
+    spec = {"model": {"name": name, "version": version}, "image": {"digest": DIGEST}, **extra}
+    path = tmp_path / "production.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return reconcile(client, read_environment(path), "production", GATE, TOLERANCE)
+
+
+def alias_of(client: MlflowClient) -> int:
+    name = client.search_registered_models()[-1].name
+    return int(client.get_model_version_by_alias(name, "production").version)
+
+
+def test_promote_is_idempotent_and_a_revert_rolls_back(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, _, better) = registry
+
+    assert "for the first time" in promote_to(client, tmp_path, first)
+    assert "nothing to change" in promote_to(client, tmp_path, first)
+    assert "from version" in promote_to(client, tmp_path, better)
+    assert alias_of(client) == better
+    # reverting the file's change puts back a version production ran before: no gate
+    assert "rolled back" in promote_to(client, tmp_path, first)
+    assert alias_of(client) == first
+
+
+def test_a_worse_candidate_needs_a_reason(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, worse, _) = registry
+    promote_to(client, tmp_path, first)
+
+    with pytest.raises(PromotionRefusedError, match="override_reason"):
+        promote_to(client, tmp_path, worse)
+    assert alias_of(client) == first, "a refused promotion moved production"
+
+    promote_to(client, tmp_path, worse, override_reason="recalibrated for the new census")
+    assert alias_of(client) == worse
+
+
+@pytest.mark.parametrize(
+    ("version", "digest", "message"),
+    [(99, DIGEST, "does not exist"), (1, "sha256:" + "cd" * 32, "was not built for")],
+    ids=["unknown-version", "foreign-digest"],
+)
+def test_a_version_or_digest_that_does_not_exist_is_refused(
+    version: int,
+    digest: str,
+    message: str,
+    registry: tuple[MlflowClient, list[int]],
+    tmp_path: Path,
+) -> None:
+    client, (first, _, _) = registry
+    promote_to(client, tmp_path, first)
+
+    with pytest.raises(PromotionRefusedError, match=message):
+        promote_to(client, tmp_path, version, image={"digest": digest})
+    assert alias_of(client) == first
+
+
+def test_environment_files_of_this_repository_parse() -> None:
+    for name in ("production", "staging"):
+        environment = read_environment(ROOT / "environments" / f"{name}.yaml")
+        assert environment.model.name == PARAMS.mlflow.model_name
