@@ -9,11 +9,11 @@ from {{ cookiecutter.package_name }}.report import (
     DataChange,
     Report,
     Results,
-    Run,
     flatten,
     plot_comparisons,
     render,
 )
+from {{ cookiecutter.package_name }}.tracking import RunRef
 
 CURVE = pd.DataFrame({"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0]})
 COUNTS = pd.DataFrame(
@@ -76,7 +76,7 @@ def test_failed_validation_says_nothing_was_trained_and_lists_the_rows() -> None
     }
 
     # given earlier results still in the working tree
-    earlier = Run("earlier-run-id", "1", "sqlite:///mlflow.db")
+    earlier = RunRef("earlier-run-id", "1", "sqlite:///mlflow.db")
 
     markdown = render(report(validation=failed, run=earlier), {})
 
@@ -118,7 +118,7 @@ def test_stale_results_are_flagged() -> None:
     ids=["server-link", "embedded-id"],
 )
 def test_mlflow_run_is_a_link_when_a_server_is_configured(tracking_uri: str, shown: str) -> None:
-    markdown = render(report(run=Run("r1", "7", tracking_uri)), {})
+    markdown = render(report(run=RunRef("r1", "7", tracking_uri)), {})
 
     assert f"- MLflow run: {shown}" in markdown
 

@@ -101,9 +101,9 @@ def evaluate_command(
     model = mlflow.sklearn.load_model(str(model_dir / train.MODEL_DIR))
     test = validate.validated(data.read_split(test_file))
     scored = evaluate.score(model, test, params)
-    paths = evaluate.write_reports(scored, metrics_file, plots_dir)
-    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, metrics_file, paths)
     values = evaluate.metrics(scored)
+    paths = evaluate.write_reports(scored, values, metrics_file, plots_dir)
+    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, values, paths)
     typer.echo(
         "Test metrics: " + ", ".join(f"{name} {value:.4f}" for name, value in values.items())
     )
@@ -126,9 +126,9 @@ def report_command(
 ) -> None:
     """Write the Markdown report a reviewer reads: this working tree against BASE."""
     from {{ cookiecutter.package_name }} import report, revisions
+    from {{ cookiecutter.package_name }}.tracking import RunRef
 
     run_file = Path("models") / "run.json"
-    run = revisions.read_json(run_file)
     result = report.Report(
         head=revisions.read_results(None),
         base=revisions.read_results(base),
@@ -137,7 +137,7 @@ def report_command(
         validation=revisions.read_json(Path("reports/validation/validation.json")),
         data_changes=revisions.data_changes(base),
         trained=trained,
-        run=report.Run(run["run_id"], run["experiment_id"], run["tracking_uri"]) if run else None,
+        run=RunRef.read(run_file) if run_file.exists() else None,
         stale_stages=revisions.stale_stages(),
     )
     images = report.plot_comparisons(result, out_dir)
@@ -173,13 +173,11 @@ def register_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Register the trained model as a new version and point ALIAS at it."""
-    from mlflow import MlflowClient
-
     from {{ cookiecutter.package_name }} import promote, tracking
 
     ref = tracking.RunRef.read(run_file)
     name = load_params(params_file).mlflow.model_name
-    client = MlflowClient(tracking_uri=tracking.tracking_uri())
+    client = tracking.client()
     tags = {"git_commit": ref.git_commit, "data_version": ref.data_version}
     version = promote.register(client, name, ref.run_id, tags)
     client.set_registered_model_alias(name, alias, str(version))
@@ -193,12 +191,10 @@ def tag_image_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Record which serving image was built for a model version."""
-    from mlflow import MlflowClient
-
     from {{ cookiecutter.package_name }} import promote, tracking
 
     name = load_params(params_file).mlflow.model_name
-    client = MlflowClient(tracking_uri=tracking.tracking_uri())
+    client = tracking.client()
     promote.tag_image(client, name, version, digest)
     typer.echo(f"{name} version {version} is served by {digest}")
 
@@ -209,12 +205,10 @@ def promote_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Point the environment's alias at the version its file names, if the gate agrees."""
-    from mlflow import MlflowClient
-
     from {{ cookiecutter.package_name }} import promote, tracking
 
     params = load_params(params_file)
-    client = MlflowClient(tracking_uri=tracking.tracking_uri())
+    client = tracking.client()
     try:
         outcome = promote.reconcile(
             client,

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from sklearn.metrics import (
-    ConfusionMatrixDisplay,
     accuracy_score,
     average_precision_score,
     f1_score,
@@ -43,6 +42,10 @@ from {{ cookiecutter.package_name }}.settings import EvaluateParams
 
 GRID = np.linspace(0.0, 1.0, 101)
 LOWER_IS_BETTER = frozenset({"log_loss"})  # every other metric here: higher is better
+CURVES = {
+    "roc": ("fpr", "tpr", "ROC curve"),
+    "precision_recall": ("recall", "precision", "Precision-recall curve"),
+}
 LABEL = {
     "fpr": "False positive rate",
     "tpr": "True positive rate",
@@ -117,22 +120,30 @@ def precision_recall_points(scored: Scored) -> pd.DataFrame:
     return pd.DataFrame({"recall": GRID, "precision": best_from_here[first_reaching]}).round(4)
 
 
-def write_reports(scored: Scored, metrics_path: Path, plots_dir: Path) -> dict[str, Path]:
+def gain(metric: str, before: float, after: float) -> float:
+    """How much better `after` is than `before` on `metric`; negative when it is worse."""
+    return before - after if metric in LOWER_IS_BETTER else after - before
+
+
+def write_reports(
+    scored: Scored, values: dict[str, float], metrics_path: Path, plots_dir: Path
+) -> dict[str, Path]:
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     plots_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics(scored), indent=2) + "\n", encoding="utf-8")
+    metrics_path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
     paths = {name: plots_dir / filename for name, filename in PLOT_FILES.items()}
-    roc, pr = roc_points(scored), precision_recall_points(scored)
-    confusion_counts(scored).to_csv(paths["confusion"], index=False)
-    roc.to_csv(paths["roc"], index=False)
-    pr.to_csv(paths["precision_recall"], index=False)
-    _plot_confusion_matrix(scored, paths["confusion_matrix_png"])
-    _plot_curve(roc, paths["roc_png"], title="ROC curve", diagonal=True)
-    _plot_curve(pr, paths["precision_recall_png"], title="Precision-recall curve")
+    curves = {"roc": roc_points(scored), "precision_recall": precision_recall_points(scored)}
+    counts = confusion_counts(scored)
+    counts.to_csv(paths["confusion"], index=False)
+    for name, points in curves.items():
+        points.to_csv(paths[name], index=False)
+        plot_curves(name, {"this model": points}, paths[f"{name}_png"])
+    title = f"Confusion matrix ({len(scored.score):,} test rows)"
+    plot_confusions([(title, counts)], paths["confusion_matrix_png"])
     return paths
 
 
-def log_to_run(run_file: Path, metrics_path: Path, plot_paths: dict[str, Path]) -> bool:
+def log_to_run(run_file: Path, values: dict[str, float], plot_paths: dict[str, Path]) -> bool:
     """Add test metrics and plots to the training run; False if that run is not in this store.
 
     The train stage may have been restored from DVC's run cache on another machine, whose run
@@ -144,7 +155,6 @@ def log_to_run(run_file: Path, metrics_path: Path, plot_paths: dict[str, Path]) 
         mlflow.get_run(ref.run_id)
     except MlflowException:
         return False
-    values = json.loads(metrics_path.read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=ref.run_id):
         mlflow.log_metrics({f"test_{name}": value for name, value in values.items()})
         for path in plot_paths.values():
@@ -152,26 +162,41 @@ def log_to_run(run_file: Path, metrics_path: Path, plot_paths: dict[str, Path]) 
     return True
 
 
-def _plot_confusion_matrix(scored: Scored, path: Path) -> None:
-    truth = np.where(scored.is_positive, POSITIVE_LABEL, NEGATIVE_LABEL)
+def plot_curves(name: str, series: dict[str, pd.DataFrame], path: Path) -> None:
+    """One curve of CURVES per series on one image: earlier series dashed, the last solid."""
+    x, y, title = CURVES[name]
     figure, axes = plt.subplots(figsize=(5, 4.2), layout="constrained")
-    ConfusionMatrixDisplay.from_predictions(
-        truth, scored.predicted, labels=list(LABELS), ax=axes, colorbar=False, cmap="Blues"
-    )
-    axes.set_title(f"Confusion matrix ({len(truth):,} test rows)")
+    for number, (label, points) in enumerate(series.items(), start=1):
+        style = {"linewidth": 2} if number == len(series) else {"linestyle": "--"}
+        axes.plot(points[x], points[y], label=label, **style)
+    if name == "roc":
+        axes.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1, label="chance")
+    axes.set(title=title, xlabel=LABEL[x], ylabel=LABEL[y], xlim=(0, 1), ylim=(0, 1.02))
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right" if name == "roc" else "lower left")
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def _plot_curve(points: pd.DataFrame, path: Path, *, title: str, diagonal: bool = False) -> None:
-    """Plot the second column against the first; the column names label the axes."""
-    x, y = points.columns[:2]
-    figure, axes = plt.subplots(figsize=(5, 4.2), layout="constrained")
-    axes.plot(points[x], points[y], linewidth=2)
-    if diagonal:
-        axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
-        axes.legend(loc="lower right")
-    axes.set(title=title, xlabel=LABEL[x], ylabel=LABEL[y], xlim=(0, 1), ylim=(0, 1.02))
-    axes.grid(alpha=0.3)
+def plot_confusions(sides: list[tuple[str, pd.DataFrame]], path: Path) -> None:
+    """Confusion matrices side by side, one per (title, confusion_counts) pair."""
+    labels = list(LABELS)
+    figure, axes_row = plt.subplots(
+        1, len(sides), figsize=(4.6 * len(sides), 4), layout="constrained", squeeze=False
+    )
+    for axes, (title, counts) in zip(axes_row[0], sides, strict=True):
+        matrix = (
+            counts.pivot(index="actual", columns="predicted", values="count")
+            .reindex(index=labels, columns=labels)
+            .fillna(0)
+            .to_numpy(dtype=int)
+        )
+        axes.imshow(matrix, cmap="Blues")
+        for (row, column), count in np.ndenumerate(matrix):
+            color = "white" if count > matrix.max() / 2 else "black"  # legible on dark cells
+            axes.text(column, row, f"{count:,}", ha="center", va="center", color=color)
+        axes.set(title=title, xlabel="Predicted label", ylabel="True label")
+        axes.set_xticks(range(len(labels)), labels)
+        axes.set_yticks(range(len(labels)), labels)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
-from {{ cookiecutter.package_name }}.evaluate import LOWER_IS_BETTER
+from {{ cookiecutter.package_name }}.evaluate import gain
 
 IMAGE_DIGEST_TAG = "image_digest"
 RAN_IN_TAG = "ran_in_{alias}"  # set on every version an alias has pointed at: the audit trail
@@ -66,7 +66,7 @@ def gate(
     """A candidate may not be worse than what runs now by more than `tolerance` on `metric`."""
     if current is None:
         return GateDecision(True, f"nothing runs yet; candidate {metric} {candidate:.4f}")
-    worse_by = candidate - current if metric in LOWER_IS_BETTER else current - candidate
+    worse_by = -gain(metric, before=current, after=candidate)
     summary = f"{metric}: candidate {candidate:.4f}, current {current:.4f}"
     if worse_by <= tolerance:
         return GateDecision(True, f"{summary}: within the gate (tolerance {tolerance})")

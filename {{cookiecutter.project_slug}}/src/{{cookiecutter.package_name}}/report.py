@@ -8,21 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI runners
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.evaluate import LOWER_IS_BETTER
-from {{ cookiecutter.package_name }}.schema import LABELS
-
-CURVES = {
-    "roc": ("fpr", "tpr", "ROC curve", "False positive rate", "True positive rate"),
-    "precision_recall": ("recall", "precision", "Precision-recall curve", "Recall", "Precision"),
-}
+from {{ cookiecutter.package_name }}.evaluate import CURVES, gain, plot_confusions, plot_curves
+from {{ cookiecutter.package_name }}.tracking import RunRef
+from {{ cookiecutter.package_name }}.validate import ValidationResult, failure_table
 
 
 @dataclass(frozen=True)
@@ -45,20 +35,6 @@ class DataChange:
 
 
 @dataclass(frozen=True)
-class Run:
-    run_id: str
-    experiment_id: str
-    tracking_uri: str
-
-    @property
-    def url(self) -> str | None:
-        if self.tracking_uri.startswith(("http://", "https://")):
-            base = self.tracking_uri.rstrip("/")
-            return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
-        return None
-
-
-@dataclass(frozen=True)
 class Report:
     head: Results | None  # None when validation failed and nothing was trained
     base: Results | None  # None when the base has no results yet
@@ -67,7 +43,7 @@ class Report:
     validation: dict[str, Any] | None = None  # validate's validation.json
     data_changes: list[DataChange] = field(default_factory=list)
     trained: bool | None = None  # whether this run trained; None when unknown
-    run: Run | None = None
+    run: RunRef | None = None
     stale_stages: list[str] = field(default_factory=list)  # stages whose inputs changed since
 
 
@@ -113,7 +89,7 @@ def _headline(report: Report) -> str:
     before = report.base.metrics.get(report.gate_metric)
     if before is None:
         return f"{title}\n\nThe base has no `{report.gate_metric}` to compare with."
-    verdict = "better" if _improved(report.gate_metric, before, gate) else "worse"
+    verdict = "better" if gain(report.gate_metric, before, gate) > 0 else "worse"
     if gate == before:
         verdict = "unchanged"
     return (
@@ -130,10 +106,6 @@ def _staleness(report: Report) -> str:
         f"> [!WARNING]\n> Out of date: the inputs of {stages} changed after these results were "
         "produced. Run `dvc repro` before deciding on them."
     )
-
-
-def _improved(metric: str, before: float, after: float) -> bool:
-    return after < before if metric in LOWER_IS_BETTER else after > before
 
 
 def _metrics(report: Report) -> str:
@@ -155,7 +127,7 @@ def _metrics(report: Report) -> str:
             lines.append(f"| {label} | — | {after:.4f} | new |")
             continue
         arrow = "" if after == before else ("▲" if after > before else "▼")
-        mark = "" if after == before else (" ✅" if _improved(name, before, after) else " ⚠️")
+        mark = "" if after == before else (" ✅" if gain(name, before, after) > 0 else " ⚠️")
         lines.append(
             f"| {label} | {before:.4f} | {after:.4f} | {arrow} {after - before:+.4f}{mark} |"
         )
@@ -190,11 +162,8 @@ def _value(value: object) -> str:
 def _plots(images: dict[str, str]) -> str:
     if not images:
         return ""
-    titles = {
-        "roc": "ROC curve",
-        "precision_recall": "Precision-recall curve",
-        "confusion": "Confusion matrices",
-    }
+    titles = {name: title for name, (_, _, title) in CURVES.items()}
+    titles["confusion"] = "Confusion matrices"
     lines = ["### Plots (base dashed, this change solid)", ""]
     lines += [f"![{titles.get(name, name)}]({path})" for name, path in images.items()]
     return "\n".join(lines)
@@ -206,21 +175,14 @@ def _validation(report: Report) -> str:
         return ""
     if summary["passed"]:
         return f"### Data validation\n\n✅ {summary['rows']:,} rows meet the contract."
+    result = ValidationResult.from_json(summary)
     lines = [
         "### Data validation failed ❌",
         "",
-        f"{summary['rows']:,} rows of `{summary['source']}` checked; rows are 0-based data rows.",
+        f"{result.rows:,} rows of `{summary['source']}` checked; rows are 0-based data rows.",
         "",
-        "| column | check | failing rows | examples (row: value) |",
-        "| --- | --- | ---: | --- |",
+        *failure_table(result.failures),
     ]
-    for failure in summary["failures"]:
-        examples = ", ".join(
-            example["value"] if example["row"] is None else f"{example['row']}: {example['value']}"
-            for example in failure["examples"]
-        )
-        rows = f"{failure['failing_rows']:,}" if failure["failing_rows"] else "—"
-        lines.append(f"| {failure['column']} | {failure['check']} | {rows} | {examples} |")
     return "\n".join(lines)
 
 
@@ -260,53 +222,20 @@ def plot_comparisons(report: Report, out_dir: Path) -> dict[str, Path]:
     if report.head is None:
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
+    base = report.base
     paths: dict[str, Path] = {}
     for name in CURVES:
         if name in report.head.curves:
+            series = (
+                {f"base {base.revision}": base.curves[name]} if base and name in base.curves else {}
+            )
+            series["this change"] = report.head.curves[name]
             paths[name] = out_dir / f"{name}.png"
-            _plot_curves(name, report.base, report.head, paths[name])
+            plot_curves(name, series, paths[name])
     if report.head.confusion is not None:
         sides = [("this change", report.head.confusion)]
-        if report.base is not None and report.base.confusion is not None:
-            sides.insert(0, (f"base {report.base.revision}", report.base.confusion))
+        if base is not None and base.confusion is not None:
+            sides.insert(0, (f"base {base.revision}", base.confusion))
         paths["confusion"] = out_dir / "confusion.png"
-        _plot_confusions(sides, paths["confusion"])
+        plot_confusions(sides, paths["confusion"])
     return paths
-
-
-def _plot_curves(name: str, base: Results | None, head: Results, path: Path) -> None:
-    x, y, title, x_label, y_label = CURVES[name]
-    figure, axes = plt.subplots(figsize=(5, 4.2), layout="constrained")
-    if base is not None and name in base.curves:
-        points = base.curves[name]
-        axes.plot(points[x], points[y], linestyle="--", label=f"base {base.revision}")
-    points = head.curves[name]
-    axes.plot(points[x], points[y], linewidth=2, label="this change")
-    axes.set(title=title, xlabel=x_label, ylabel=y_label, xlim=(0, 1), ylim=(0, 1.02))
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right" if name == "roc" else "lower left")
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def _plot_confusions(sides: list[tuple[str, pd.DataFrame]], path: Path) -> None:
-    labels = list(LABELS)
-    figure, axes_row = plt.subplots(
-        1, len(sides), figsize=(4.6 * len(sides), 4), layout="constrained", squeeze=False
-    )
-    for axes, (title, counts) in zip(axes_row[0], sides, strict=True):
-        matrix = (
-            counts.pivot(index="actual", columns="predicted", values="count")
-            .reindex(index=labels, columns=labels)
-            .fillna(0)
-            .to_numpy(dtype=int)
-        )
-        axes.imshow(matrix, cmap="Blues")
-        for (row, column), count in np.ndenumerate(matrix):
-            color = "white" if count > matrix.max() / 2 else "black"  # legible on dark cells
-            axes.text(column, row, f"{count:,}", ha="center", va="center", color=color)
-        axes.set(title=title, xlabel="Predicted", ylabel="Actual")
-        axes.set_xticks(range(len(labels)), labels)
-        axes.set_yticks(range(len(labels)), labels)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

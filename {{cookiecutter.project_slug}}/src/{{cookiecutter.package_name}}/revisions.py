@@ -16,16 +16,15 @@ import yaml
 from dvc.exceptions import PathMissingError
 from dvc.repo import Repo
 
+from {{ cookiecutter.package_name }}.evaluate import CURVES, PLOT_FILES
 from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
 
 WORKSPACE = "workspace"
 METRICS = "reports/metrics.json"
 PARAMS = "params.yaml"
-CURVE_FILES = {
-    "roc": "reports/plots/roc.csv",
-    "precision_recall": "reports/plots/precision_recall.csv",
-}
-CONFUSION = "reports/plots/confusion.csv"
+PLOTS = "reports/plots"  # evaluate's output directory in dvc.yaml
+CURVE_FILES = {name: f"{PLOTS}/{PLOT_FILES[name]}" for name in CURVES}
+CONFUSION = f"{PLOTS}/{PLOT_FILES['confusion']}"
 
 
 def read_results(rev: str | None, root: Path = Path()) -> Results | None:

@@ -6,7 +6,6 @@ checks run on the batch (422 naming the column and check), so the model never se
 pipeline would have refused.
 """
 
-import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,8 @@ from {{ cookiecutter.package_name }}.schema import (
     feature_columns,
     nullable_columns,
 )
+from {{ cookiecutter.package_name }}.tracking import RunRef
+from {{ cookiecutter.package_name }}.train import RUN_FILE
 from {{ cookiecutter.package_name }}.validate import summarize
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", "models/model"))  # baked into the image
@@ -69,13 +70,13 @@ def _feature_checks() -> pa.DataFrameSchema:
 
 def load_provenance(model_dir: Path) -> dict[str, str]:
     """Name, version and commit of the served model, from the files training wrote beside it."""
-    run_file = model_dir.parent / "run.json"
-    run = json.loads(run_file.read_text(encoding="utf-8")) if run_file.exists() else {}
+    run_file = model_dir.parent / RUN_FILE
+    run = RunRef.read(run_file) if run_file.exists() else RunRef("unknown", "unknown", "unknown")
     return {
-        "model_name": os.environ.get("MODEL_NAME", run.get("model_name", "unknown")),
+        "model_name": os.environ.get("MODEL_NAME", run.model_name),
         "model_version": os.environ.get("MODEL_VERSION", "unregistered"),
-        "commit": os.environ.get("GIT_COMMIT", run.get("git_commit", "unknown")),
-        "run_id": run.get("run_id", "unknown"),
+        "commit": os.environ.get("GIT_COMMIT", run.git_commit),
+        "run_id": run.run_id,
     }
 
 

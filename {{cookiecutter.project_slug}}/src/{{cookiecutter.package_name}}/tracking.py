@@ -25,6 +25,14 @@ class RunRef:
     git_commit: str = "unknown"
     data_version: str = "unknown"
 
+    @property
+    def url(self) -> str | None:
+        """The run's page when a tracking server is configured; None for a local store."""
+        if self.tracking_uri.startswith(("http://", "https://")):
+            base = self.tracking_uri.rstrip("/")
+            return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        return None
+
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
@@ -35,6 +43,10 @@ class RunRef:
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def client() -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=tracking_uri())
 
 
 def use_experiment(name: str) -> str:

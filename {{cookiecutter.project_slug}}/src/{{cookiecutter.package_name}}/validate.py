@@ -44,6 +44,20 @@ class ValidationResult:
     def passed(self) -> bool:
         return not self.failures
 
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> "ValidationResult":
+        """The result back from the `validation.json` that `write_summary` wrote."""
+        failures = [
+            Failure(
+                column=failure["column"],
+                check=failure["check"],
+                failing_rows=failure["failing_rows"],
+                examples=[Example(**example) for example in failure["examples"]],
+            )
+            for failure in payload["failures"]
+        ]
+        return cls(rows=payload["rows"], failures=failures)
+
 
 def check(frame: pd.DataFrame, max_examples: int) -> ValidationResult:
     """Validate lazily, so one run reports every problem rather than the first."""
@@ -139,10 +153,21 @@ def render_markdown(result: ValidationResult, source: str) -> str:
         f"(`{CensusIncome.__name__}` in `schema.py`): {_count(result.failures, 'check')} failed. "
         "Rows are 0-based data rows of the raw file (the header is not a row).",
         "",
+        *failure_table(result.failures),
+        "",
+        "Nothing is trained on this data until every check passes.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def failure_table(failures: list[Failure]) -> list[str]:
+    """The failures as Markdown table lines: column, check, failing rows, examples."""
+    lines = [
         "| column | check | failing rows | examples (row: value) |",
         "| --- | --- | ---: | --- |",
     ]
-    for failure in result.failures:
+    for failure in failures:
         examples = ", ".join(
             example.value if example.row is None else f"{example.row}: {example.value}"
             for example in failure.examples
@@ -151,8 +176,7 @@ def render_markdown(result: ValidationResult, source: str) -> str:
         lines.append(
             f"| {_cell(failure.column)} | {_cell(failure.check)} | {rows} | {_cell(examples)} |"
         )
-    lines += ["", "Nothing is trained on this data until every check passes.", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _count(items: list[Failure], noun: str) -> str:
