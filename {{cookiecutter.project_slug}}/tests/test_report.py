@@ -86,10 +86,18 @@ def test_failed_validation_says_nothing_was_trained_and_lists_the_rows() -> None
     assert "earlier-run-id" not in markdown, "an earlier run shown as if this change made it"
 
 
-def test_a_change_that_did_not_train_says_so() -> None:
-    markdown = render(report(trained=False), {})
+def test_a_change_that_did_not_train_says_so_and_still_compares() -> None:
+    markdown = render(report(training="skipped"), {})
 
-    assert "Training did not run" in markdown
+    assert "Training did not run: nothing that feeds the model changed" in markdown
+    assert "Gate metric **roc_auc**" in markdown, "an evaluate-only change hides its effect"
+
+
+def test_a_model_restored_from_the_run_cache_is_not_called_new_training() -> None:
+    markdown = render(report(training="restored"), {})
+
+    assert "restored from DVC's run cache" in markdown
+    assert "Training did not run" not in markdown
 
 
 def test_data_changes_show_row_counts() -> None:
@@ -130,3 +138,12 @@ def test_plots_compare_both_revisions(tmp_path: Path) -> None:
     assert all(path.stat().st_size > 0 for path in images.values())
     markdown = render(report(), {name: path.name for name, path in images.items()})
     assert "![ROC curve](roc.png)" in markdown
+
+
+def test_plots_that_cannot_be_shown_inline_are_linked() -> None:
+    link = "https://github.com/o/r/actions/runs/1"
+
+    markdown = render(report(), {"roc": "roc.png", "confusion": "confusion.png"}, link)
+
+    assert "![" not in markdown, "an image that the comment cannot show"
+    assert "`roc.png` (ROC curve)" in markdown and f"]({link})" in markdown

@@ -4,8 +4,9 @@ Each command imports what it needs when it runs: MLflow and scikit-learn take se
 import, and prepare and validate need neither.
 """
 
+import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -118,9 +119,14 @@ def report_command(
     out_dir: Annotated[Path, typer.Option(help="Where report.md and its plots go.")] = Path(
         "reports/pr"
     ),
-    trained: Annotated[
-        bool | None,
-        typer.Option("--trained/--not-trained", help="Whether this run trained (CI knows)."),
+    # report.Training, spelled out so that the CLI starts without the report's imports
+    training: Annotated[
+        Literal["ran", "restored", "skipped", "failed"] | None,
+        typer.Option(help="What `dvc repro` did with the train stage (CI knows it)."),
+    ] = None,
+    plots_link: Annotated[
+        str | None,
+        typer.Option(help="Link the plots here instead of showing them (images not uploaded)."),
     ] = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
@@ -136,14 +142,18 @@ def report_command(
         commit=revisions.head_commit(),
         validation=revisions.read_json(Path("reports/validation/validation.json")),
         data_changes=revisions.data_changes(base),
-        trained=trained,
+        training=training,
         run=RunRef.read(run_file) if run_file.exists() else None,
-        stale_stages=revisions.stale_stages(),
+        # Known training means the pipeline just ran: its results are current by construction,
+        # and `dvc status` would flag the outputs CI leaves in the remote.
+        stale_stages=revisions.stale_stages() if training is None else [],
     )
     images = report.plot_comparisons(result, out_dir)
-    markdown = report.render(result, {name: path.name for name, path in images.items()})
+    markdown = report.render(result, {name: path.name for name, path in images.items()}, plots_link)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    if Path(revisions.METRICS).exists():  # the numbers behind the report, as evaluate wrote them
+        shutil.copyfile(revisions.METRICS, out_dir / "metrics.json")
     typer.echo(markdown)
     typer.echo(f"Report in {out_dir / 'report.md'}", err=True)
 

@@ -6,13 +6,31 @@ revision; the CLI wires the two together.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.evaluate import CURVES, gain, plot_confusions, plot_curves
 from {{ cookiecutter.package_name }}.tracking import RunRef
 from {{ cookiecutter.package_name }}.validate import ValidationResult, failure_table
+
+# What `dvc repro` did with the train stage in this run (the run-pipeline action says so).
+Training = Literal["ran", "restored", "skipped", "failed"]
+TRAINING_NOTES: dict[str, str] = {
+    "ran": "",
+    "restored": (
+        "The model was restored from DVC's run cache: it was trained earlier on exactly these "
+        "inputs, so it was not trained again."
+    ),
+    "skipped": (
+        "Training did not run: nothing that feeds the model changed (data, parameters, "
+        "pipeline or package code)."
+    ),
+    "failed": (
+        "**The pipeline failed before a model was ready** (see the job's log): the results "
+        "below are the ones committed on this branch, not this change's."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,7 @@ class Report:
     commit: str
     validation: dict[str, Any] | None = None  # validate's validation.json
     data_changes: list[DataChange] = field(default_factory=list)
-    trained: bool | None = None  # whether this run trained; None when unknown
+    training: Training | None = None  # None when unknown (a local preview)
     run: RunRef | None = None
     stale_stages: list[str] = field(default_factory=list)  # stages whose inputs changed since
 
@@ -58,11 +76,15 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def render(report: Report, images: dict[str, str]) -> str:
-    """The report as Markdown; `images` maps a plot name to the path or URL to show it from."""
+def render(report: Report, images: dict[str, str], plots_link: str | None = None) -> str:
+    """The report as Markdown; `images` maps a plot name to the path or URL to show it from.
+
+    With `plots_link`, the plots are listed with a link to where they are attached instead of
+    shown inline (where images cannot be uploaded next to the Markdown).
+    """
     sections = [_headline(report), _staleness(report), _validation(report)]
     if report.head is not None and not _validation_failed(report):
-        sections += [_metrics(report), _params(report), _plots(images)]
+        sections += [_metrics(report), _params(report), _plots(images, plots_link)]
     sections += [_data(report), _provenance(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
 
@@ -75,25 +97,28 @@ def _headline(report: Report) -> str:
     title = f"## Model report for `{report.commit[:12]}`"
     if _validation_failed(report):
         return f"{title}\n\n**The data broke the contract: nothing was trained.**"
+    note = TRAINING_NOTES[report.training] if report.training else ""
     if report.head is None:
-        return f"{title}\n\nNo results: the pipeline has not run on this revision."
-    base = f"`{report.base.revision}`" if report.base else "no base results"
-    if report.trained is False:
-        return (
-            f"{title}\n\nTraining did not run: nothing that feeds the model changed "
-            f"(data, parameters, pipeline or package code). The results are unchanged from {base}."
+        return "\n\n".join(
+            part for part in (title, note, "No results: the pipeline has not run here.") if part
         )
+    return "\n\n".join(part for part in (title, note, _gate(report)) if part)
+
+
+def _gate(report: Report) -> str:
+    assert report.head is not None
+    base = f"`{report.base.revision}`" if report.base else "no base results"
     gate = report.head.metrics.get(report.gate_metric)
     if report.base is None or gate is None:
-        return f"{title}\n\nCompared with {base}."
+        return f"Compared with {base}."
     before = report.base.metrics.get(report.gate_metric)
     if before is None:
-        return f"{title}\n\nThe base has no `{report.gate_metric}` to compare with."
+        return f"The base has no `{report.gate_metric}` to compare with."
     verdict = "better" if gain(report.gate_metric, before, gate) > 0 else "worse"
     if gate == before:
         verdict = "unchanged"
     return (
-        f"{title}\n\nGate metric **{report.gate_metric}**: {before:.4f} on {base} → "
+        f"Gate metric **{report.gate_metric}**: {before:.4f} on {base} → "
         f"**{gate:.4f}** here ({verdict}, {gate - before:+.4f})."
     )
 
@@ -159,11 +184,14 @@ def _value(value: object) -> str:
     return "—" if value is None else f"`{value}`"
 
 
-def _plots(images: dict[str, str]) -> str:
+def _plots(images: dict[str, str], link: str | None) -> str:
     if not images:
         return ""
     titles = {name: title for name, (_, _, title) in CURVES.items()}
     titles["confusion"] = "Confusion matrices"
+    if link:
+        names = ", ".join(f"`{path}` ({titles.get(name, name)})" for name, path in images.items())
+        return f"### Plots\n\nBase against this change: {names}, attached to [{link}]({link})."
     lines = ["### Plots (base dashed, this change solid)", ""]
     lines += [f"![{titles.get(name, name)}]({path})" for name, path in images.items()]
     return "\n".join(lines)

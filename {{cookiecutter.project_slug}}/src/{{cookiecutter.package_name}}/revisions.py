@@ -80,10 +80,29 @@ def data_changes(base: str, root: Path = Path()) -> list[DataChange]:
     return changes
 
 
+# `dvc status` states of files that are only absent here (CI skips pulling what it won't use)
+ABSENT = {"deleted", "not in cache"}
+
+
 def stale_stages(root: Path = Path()) -> list[str]:
-    """Pipeline stages whose dependencies changed since their outputs were produced."""
+    """Pipeline stages whose inputs changed since their outputs were produced.
+
+    A file that is merely absent is not a change: `dvc repro --allow-missing` leaves unchanged
+    stages' outputs in the remote.
+    """
     status = Repo(str(root)).status()
-    return sorted(name.split(":")[-1] for name in status if not name.endswith(".dvc"))
+    return sorted(
+        name.split(":")[-1]
+        for name, entries in status.items()
+        if not name.endswith(".dvc") and any(_changed(entry) for entry in entries)
+    )
+
+
+def _changed(entry: str | dict[str, dict[str, Any]]) -> bool:
+    if isinstance(entry, str):  # "changed command", "always changed"
+        return True
+    states = [state for changes in entry.values() for state in changes.values()]
+    return any(not isinstance(state, str) or state not in ABSENT for state in states)
 
 
 def tracked_sources(root: Path) -> set[str]:
