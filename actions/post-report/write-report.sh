@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Render the report with the project's command and copy it into the job summary.
+set -euo pipefail
+
+for flag in REPORT_PUBLISH_IMAGES REPORT_COMMENT; do
+  if [[ "${!flag}" != "true" && "${!flag}" != "false" ]]; then
+    echo "::error::${flag} must be \"true\" or \"false\", got \"${!flag}\""
+    exit 1
+  fi
+done
+if ! command -v "$REPORT_CLI" >/dev/null; then
+  echo "::error::'$REPORT_CLI' is not on PATH: run the set-up-project action first and pass its cli output"
+  exit 1
+fi
+if ! git rev-parse --verify --quiet "$REPORT_BASE^{commit}" >/dev/null; then
+  echo "::error::Base revision '$REPORT_BASE' is not in this clone: check out with fetch-depth: 0"
+  exit 1
+fi
+
+report_dir=reports/pr
+args=(report --base "$REPORT_BASE" --out-dir "$report_dir")
+if [[ -n "$REPORT_TRAINING" ]]; then
+  args+=(--training "$REPORT_TRAINING")
+fi
+# Images show inline only where they are uploaded (the comment, with publishing on). The job
+# summary and an unpublished comment link to this run, where the artifact holds them.
+run_url="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"
+summary_args=("${args[@]}" --plots-link "$run_url")
+if [[ "$REPORT_COMMENT" == "true" && "$REPORT_PUBLISH_IMAGES" == "true" ]]; then
+  "$REPORT_CLI" "${args[@]}" >/dev/null
+  cp "$report_dir/report.md" "$report_dir/comment.md"
+fi
+"$REPORT_CLI" "${summary_args[@]}" >/dev/null
+if [[ ! -f "$report_dir/comment.md" ]]; then
+  cp "$report_dir/report.md" "$report_dir/comment.md"
+fi
+
+cat "$report_dir/report.md" >>"$GITHUB_STEP_SUMMARY"
+{
+  echo "report-dir=$report_dir"
+  echo "report-file=$report_dir/comment.md"
+} >>"$GITHUB_OUTPUT"

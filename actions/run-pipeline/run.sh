@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# dvc repro, then say what it did with the train stage; outputs are written before any failure
+# so that a report can still explain it.
+set -euo pipefail
+
+if [[ "$PIPELINE_PUSH" != "true" && "$PIPELINE_PUSH" != "false" ]]; then
+  echo "::error::push must be \"true\" or \"false\", got \"$PIPELINE_PUSH\""
+  exit 1
+fi
+if ! command -v dvc >/dev/null; then
+  echo "::error::dvc is not on PATH: run the set-up-project action first"
+  exit 1
+fi
+
+metrics_file=$(python -c '
+import yaml
+with open("dvc.yaml", encoding="utf-8") as handle:
+    stages = yaml.safe_load(handle)["stages"].values()
+for entry in (entry for stage in stages for entry in stage.get("metrics", [])):
+    print(next(iter(entry)) if isinstance(entry, dict) else entry)
+    break')
+echo "metrics-file=$metrics_file" >>"$GITHUB_OUTPUT"
+
+log=$(mktemp)
+status=0
+# --pull fetches only what a stage to run needs, and run-cache entries; --allow-missing skips
+# unchanged stages whose outputs are not here.
+dvc repro --pull --allow-missing 2>&1 | tee "$log" || status=$?
+
+if grep -q "^Running stage 'train'" "$log"; then
+  training=ran
+elif grep -q "^Stage 'train' is cached" "$log"; then
+  training=restored
+else
+  training=skipped
+fi
+model_ready=$(grep -c "^Running stage 'evaluate'\|^Stage 'train' is cached" "$log" || true)
+if ((status != 0 && model_ready == 0)); then
+  training=failed
+fi
+echo "training=$training" >>"$GITHUB_OUTPUT"
+
+if ((status != 0)); then
+  echo "::error::dvc repro failed (exit $status): see the stage output above"
+  exit "$status"
+fi
+echo "Train stage: $training"
+
+if [[ "$PIPELINE_PUSH" == "true" ]]; then
+  # --run-cache: the next run with the same inputs (this PR's merge, say) restores, not retrains
+  dvc push --run-cache
+fi

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install the locked environment, put it on PATH, and say where data and runs go.
+set -euo pipefail
+
+if [[ ! -f uv.lock ]]; then
+  echo "::error::No uv.lock in $PWD: check out the repository before setting it up"
+  exit 1
+fi
+
+{
+  echo "DVC_NO_ANALYTICS=1"
+  echo "MLFLOW_DISABLE_TELEMETRY=true"
+  echo "DO_NOT_TRACK=1"
+} >>"$GITHUB_ENV"
+
+uv sync --frozen
+# Later steps call `dvc` and the project's command directly, as in an activated environment.
+echo "VIRTUAL_ENV=$PWD/.venv" >>"$GITHUB_ENV"
+echo "$PWD/.venv/bin" >>"$GITHUB_PATH"
+
+if [[ -n "$SETUP_DVC_REMOTE_URL" ]]; then
+  # --local: this runner's own config, never committed
+  .venv/bin/dvc remote add --local --force ci "$SETUP_DVC_REMOTE_URL"
+  .venv/bin/dvc remote default --local ci
+fi
+
+# The template's default remote is a folder beside the clone: right on a laptop, absent here.
+remote=$(.venv/bin/dvc remote default 2>/dev/null) || remote=""
+if [[ -z "$remote" ]]; then
+  echo "::error::No default DVC remote: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
+  exit 1
+fi
+remote_url=$(.venv/bin/dvc config "remote.$remote.url")  # a local path comes back absolute
+if [[ "$remote_url" != *://* && ! -d "$remote_url" ]]; then
+  echo "::error::The DVC remote '$remote_url' is a folder that does not exist on this runner: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
+  exit 1
+fi
+
+if [[ -n "$SETUP_MLFLOW_TRACKING_URI" ]]; then
+  echo "MLFLOW_TRACKING_URI=$SETUP_MLFLOW_TRACKING_URI" >>"$GITHUB_ENV"
+fi
+
+cli=$(.venv/bin/python -c '
+import tomllib
+with open("pyproject.toml", "rb") as handle:
+    print(*tomllib.load(handle).get("project", {}).get("scripts", {}))')
+if [[ -z "$cli" || "$cli" == *" "* ]]; then
+  echo "::error::pyproject.toml must declare exactly one [project.scripts] entry, the pipeline's command (found: '${cli}')"
+  exit 1
+fi
+echo "cli=$cli" >>"$GITHUB_OUTPUT"
