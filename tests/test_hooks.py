@@ -21,6 +21,8 @@ COMMON_FILES = {
     ".dvc/config",
     ".dvcignore",
     ".github/dependabot.yml",
+    ".github/workflows/pr.yml",
+    ".github/zizmor.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",
@@ -83,8 +85,16 @@ LICENSE_HEADERS = {
 }
 
 
+# The composite actions are written once in the template's actions/ and copied whole.
+ACTION_FILES = {
+    f".github/actions/{path.relative_to(TEMPLATE / 'actions').as_posix()}"
+    for path in (TEMPLATE / "actions").rglob("*")
+    if path.is_file()
+}
+
+
 def expected_files(package: str, license_name: str) -> set[str]:
-    files = COMMON_FILES | {f"src/{package}/{module}" for module in PACKAGE_MODULES}
+    files = COMMON_FILES | ACTION_FILES | {f"src/{package}/{module}" for module in PACKAGE_MODULES}
     return files | ({"LICENSE"} if license_name != "Proprietary" else set())
 
 
@@ -144,6 +154,15 @@ def test_is_a_committed_git_repository_on_main(baked: Any) -> None:
     assert git(project, "status", "--porcelain") == "", "generation left uncommitted changes"
     tracked = git(project, "ls-files").splitlines()
     assert "data/raw/adult.csv" not in tracked, "the data is in git, not DVC"
+
+
+def test_action_scripts_are_committed_executable(baked: Any) -> None:
+    project, _ = baked
+    scripts = git(project, "ls-files", "--stage", "--", ".github/actions/*.sh").splitlines()
+    assert scripts, "no action scripts committed"
+    for entry in scripts:
+        mode, *_, path = entry.split()
+        assert mode == "100755", f"{path} is committed without its executable bit"
 
 
 def test_data_is_tracked_by_dvc_and_pushed_outside_the_working_tree(baked: Any) -> None:

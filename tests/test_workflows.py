@@ -1,4 +1,9 @@
-"""The template's own CI is held to the rules of the CI it generates."""
+"""Workflows and actions, the template's own and a generated repository's, checked statically.
+
+The linters must find nothing, and the rules that no linter checks are asserted here: every
+remote action pinned to a commit with its version, nothing granted by default, a timeout on
+every job, no `${{ }}` expanded inside shell, and every action input and output documented.
+"""
 
 import re
 import subprocess
@@ -7,63 +12,149 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE
+from conftest import TEMPLATE, bake
 
-WORKFLOWS = sorted((TEMPLATE / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent  # the linters are pinned in this template's own environment
-LINTERS = {
-    "actionlint": [str(BIN / "actionlint"), "-no-color"],
-    "zizmor": [str(BIN / "zizmor"), "--offline"],
-    "json-schema": [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"],
-}
+GENERATED = TEMPLATE / "{{cookiecutter.project_slug}}"
+# (where, path): "template" files are checked in place, "generated" ones in a baked project.
+WORKFLOWS = [
+    ("template", path.relative_to(TEMPLATE).as_posix())
+    for path in sorted((TEMPLATE / ".github" / "workflows").glob("*.yml"))
+]
+WORKFLOWS += [
+    ("generated", path.relative_to(GENERATED).as_posix())
+    for path in sorted((GENERATED / ".github" / "workflows").glob("*.yml"))
+]
+ACTIONS = sorted(path.parent.name for path in (TEMPLATE / "actions").glob("*/action.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+USES = re.compile(r"^\s*(?:- )?uses:\s*(.+)$")
 
 
-@pytest.fixture(params=WORKFLOWS, ids=[path.name for path in WORKFLOWS])
-def workflow(request: pytest.FixtureRequest) -> tuple[Path, dict]:
-    path: Path = request.param
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp("static"))
+
+
+def root_of(where: str, generated: Path) -> Path:
+    return TEMPLATE if where == "template" else generated
+
+
+def lint(root: Path, *command: str) -> None:
+    completed = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert completed.returncode == 0, (
+        f"`{' '.join(command)}` in {root}:\n{completed.stdout}{completed.stderr}"
+    )
+
+
+@pytest.fixture(params=WORKFLOWS, ids=[f"{where}:{Path(path).name}" for where, path in WORKFLOWS])
+def workflow(request: pytest.FixtureRequest, generated: Path) -> tuple[Path, str, dict]:
+    where, relative = request.param
+    root = root_of(where, generated)
+    return root, relative, yaml.safe_load((root / relative).read_text())
+
+
+@pytest.fixture(params=ACTIONS)
+def action(request: pytest.FixtureRequest, generated: Path) -> tuple[Path, dict]:
+    path = generated / ".github" / "actions" / request.param / "action.yml"
     return path, yaml.safe_load(path.read_text())
 
 
-@pytest.mark.parametrize("linter", list(LINTERS), ids=list(LINTERS))
-def test_linters_find_nothing(linter: str, workflow: tuple[Path, dict]) -> None:
-    path, _ = workflow
-    completed = subprocess.run(
-        [*LINTERS[linter], str(path)], capture_output=True, text=True, check=False, timeout=120
-    )
-    assert completed.returncode == 0, (
-        f"{linter} on {path.name}:\n{completed.stdout}{completed.stderr}"
-    )
+def test_actionlint_finds_nothing(workflow: tuple[Path, str, dict]) -> None:
+    root, relative, _ = workflow  # run from the root, so that local actions' inputs are checked
+    lint(root, str(BIN / "actionlint"), "-no-color", relative)
+
+
+def test_schemas_accept_workflows(workflow: tuple[Path, str, dict]) -> None:
+    root, relative, _ = workflow
+    lint(root, str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+         relative)  # fmt: skip
+
+
+def test_schemas_accept_actions_and_dependabot(generated: Path) -> None:
+    actions = sorted(str(path) for path in generated.glob(".github/actions/*/action.yml"))
+    assert len(actions) == len(ACTIONS), "the generated repository lacks an action"
+    lint(generated, str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-actions",
+         *actions)  # fmt: skip
+    lint(generated, str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.dependabot",
+         ".github/dependabot.yml")  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["template", "generated"])
+def test_zizmor_finds_nothing(where: str, generated: Path) -> None:
+    # workflows, actions and Dependabot settings, with the repository's own zizmor.yml
+    lint(root_of(where, generated), str(BIN / "zizmor"), "--offline", ".")
 
 
 def test_grants_nothing_by_default_and_each_job_only_what_it_needs(
-    workflow: tuple[Path, dict],
+    workflow: tuple[Path, str, dict],
 ) -> None:
-    path, parsed = workflow
-    assert parsed["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
+    _, relative, parsed = workflow
+    assert parsed["permissions"] == {}, f"{relative}: top-level permissions must be {{}}"
     for name, job in parsed["jobs"].items():
-        assert "permissions" in job, f"{path.name}: job {name} does not state its permissions"
-        assert isinstance(job.get("timeout-minutes"), int), f"{path.name}: {name} has no timeout"
+        assert "permissions" in job, f"{relative}: job {name} does not state its permissions"
+        assert isinstance(job.get("timeout-minutes"), int), f"{relative}: {name} has no timeout"
 
 
-def test_pins_every_remote_action_to_a_commit_with_its_version(
-    workflow: tuple[Path, dict],
-) -> None:
-    path, _ = workflow
-    for line in path.read_text().splitlines():
-        match = re.match(r"^\s*(?:- )?uses:\s*(.+)$", line)
-        if match and not match[1].startswith("./"):
-            assert PINNED.match(match[1]), f"{path.name}: not pinned to a SHA: {match[1]}"
+def test_writes_are_explained(workflow: tuple[Path, str, dict]) -> None:
+    root, relative, _ = workflow
+    for line in (root / relative).read_text().splitlines():
+        if re.match(r"^\s+[\w-]+: write\b", line):
+            assert "#" in line, f"{relative}: a write permission without its reason: {line}"
 
 
-def test_never_expands_expressions_inside_shell(workflow: tuple[Path, dict]) -> None:
-    path, parsed = workflow
+def test_every_workflow_says_which_runs_may_overlap(workflow: tuple[Path, str, dict]) -> None:
+    _, relative, parsed = workflow
+    assert parsed.get("concurrency", {}).get("group"), f"{relative}: no concurrency group"
+
+
+def test_pins_every_remote_action_to_a_commit_with_its_version(generated: Path) -> None:
+    paths = [root_of(where, generated) / relative for where, relative in WORKFLOWS]
+    paths += sorted(generated.glob(".github/actions/*/action.yml"))
+    for path in paths:
+        for line in path.read_text().splitlines():
+            match = USES.match(line)
+            if match and not match[1].startswith("./"):
+                assert PINNED.match(match[1]), f"{path}: not pinned to a SHA: {match[1]}"
+
+
+def test_never_expands_expressions_inside_shell(workflow: tuple[Path, str, dict]) -> None:
+    _, relative, parsed = workflow
     for name, job in parsed["jobs"].items():
         for step in job.get("steps", []):
-            assert "${{" not in step.get("run", ""), f"{path.name}: {name} expands into run:"
+            assert step.get("name"), f"{relative}: a step of {name} has no name"
+            assert "${{" not in step.get("run", ""), f"{relative}: {name} expands into run:"
             if "uses" in step and step["uses"].startswith("actions/checkout@"):
                 assert step.get("with", {}).get("persist-credentials") is False
 
 
-def test_has_workflows_to_check() -> None:
-    assert WORKFLOWS, "no workflow found"
+def test_actions_document_every_input_and_output(action: tuple[Path, dict]) -> None:
+    path, parsed = action
+    name = path.parent.name
+    assert (path.parent / "README.md").is_file(), f"{name} has no README"
+    for key, spec in parsed.get("inputs", {}).items():
+        assert spec.get("description"), f"{name}: input {key} is undocumented"
+        assert "required" in spec, f"{name}: input {key} does not say whether it is required"
+        if not spec["required"]:
+            assert isinstance(spec.get("default"), str), f"{name}: {key} needs a quoted default"
+    for key, spec in parsed.get("outputs", {}).items():
+        assert spec.get("description"), f"{name}: output {key} is undocumented"
+        assert re.fullmatch(r"\$\{\{ steps\.[\w-]+\.outputs\.[\w-]+ \}\}", spec["value"]), key
+    readme = (path.parent / "README.md").read_text()
+    for key in [*parsed.get("inputs", {}), *parsed.get("outputs", {})]:
+        assert f"`{key}`" in readme, f"{name}: README does not describe {key}"
+
+
+def test_action_steps_keep_inputs_out_of_shell(action: tuple[Path, dict]) -> None:
+    path, parsed = action
+    for step in parsed["runs"]["steps"]:
+        assert step.get("name"), f"{path.parent.name}: a step has no name"
+        if "run" in step:
+            assert step.get("shell") == "bash", f"{path.parent.name}: {step['name']} no shell"
+            assert "${{" not in step["run"], f"{path.parent.name}: {step['name']} expands in run:"
+
+
+def test_has_workflows_and_actions_to_check() -> None:
+    assert {where for where, _ in WORKFLOWS} == {"template", "generated"}
+    assert ACTIONS, "no action found"

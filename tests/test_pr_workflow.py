@@ -1,0 +1,269 @@
+"""The generated `pr.yml`, run for real under `act` on a generated repository.
+
+A module fixture plays GitHub: a generated repository whose `main` has a trained model and
+whose DVC remote holds its data and run cache. Each test clones it as CI would (no `.venv`, no
+DVC cache), opens a pull request branch, and runs the workflow's model job with stand-ins for
+the remote actions, `cml` and the GitHub API. An MLflow store outside the job shows what the
+job logged.
+"""
+
+import json
+import re
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import bake, run
+from standins.github_api import GitHubState, github_api
+from workflow_runs import WorkflowRun, run_workflow
+
+pytestmark = pytest.mark.slow
+
+REPOSITORY = "acme/income-classifier"  # what act reads from the clone's `origin` URL
+
+
+@dataclass(frozen=True)
+class GitHub:
+    origin: Path  # the repository on "GitHub": main trained, committed, pushed
+    dvc_remote: Path
+    api_url: str
+    api: GitHubState
+    scratch: Path
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    clone: Path  # the developer's clone, where the branch is made and pushed from
+    base: str
+
+    @property
+    def branch(self) -> str:
+        return f"change-{self.number}"
+
+
+@pytest.fixture(scope="module")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
+    root = tmp_path_factory.mktemp("github")
+    origin = bake(root)
+    run(origin, "uv", "sync", "--frozen")
+    run(origin, "uv", "run", "--frozen", "dvc", "repro")
+    run(origin, "git", "add", "--all")
+    run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
+    run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+    with github_api() as (url, state):
+        yield GitHub(origin, root / f"{origin.name}-dvc-remote", url, state, root)
+
+
+def open_pull_request(github: GitHub, number: int, change: Callable[[Path], None]) -> PullRequest:
+    """A developer clones, commits `change` on a branch and pushes it (its data too)."""
+    clone = github.scratch / f"developer-{number}"
+    run(github.scratch, "git", "clone", "--quiet", str(github.origin), clone.name)
+    base = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    pr = PullRequest(number, clone, base)
+    run(clone, "git", "checkout", "--quiet", "-b", pr.branch)
+    push_change(github, pr, change)
+    return pr
+
+
+def push_change(github: GitHub, pr: PullRequest, change: Callable[[Path], None]) -> None:
+    change(pr.clone)
+    run(pr.clone, "git", "commit", "--quiet", "--all", "--message", f"Change for #{pr.number}")
+    run(pr.clone, "git", "push", "--quiet", "origin", pr.branch)
+
+
+def dvc(github: GitHub, clone: Path, *args: str) -> None:
+    """DVC as the developer runs it (the origin's environment: the clone needs no other)."""
+    run(clone, str(github.origin / ".venv" / "bin" / "dvc"), *args)
+
+
+def run_pr_workflow(github: GitHub, pr: PullRequest, **variables: str) -> WorkflowRun:
+    """Check the pushed branch out afresh, as CI does, and run pr.yml's model job on it."""
+    attempt = len(list(github.scratch.glob(f"ci-{pr.number}-*")))
+    checkout = github.scratch / f"ci-{pr.number}-{attempt}"
+    run(github.scratch, "git", "clone", "--quiet", "--branch", pr.branch, str(github.origin),
+        checkout.name)  # fmt: skip
+    run(checkout, "git", "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}.git")
+    head = run(checkout, "git", "rev-parse", "HEAD").stdout.strip()
+    side = {"repo": {"full_name": REPOSITORY}}
+    event = {
+        "number": pr.number,
+        "pull_request": {
+            "number": pr.number,
+            "head": {"sha": head, "ref": pr.branch, **side},
+            "base": {"sha": pr.base, "ref": "main", **side},
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
+    return run_workflow(
+        checkout,
+        "pr.yml",
+        event,
+        github.scratch / f"act-{pr.number}-{attempt}",
+        api_url=github.api_url,
+        job="model",
+        variables={"DVC_REMOTE_URL": str(github.dvc_remote), **variables},
+    )
+
+
+def tracking_uri(github: GitHub) -> str:
+    return f"sqlite:///{github.scratch / 'mlflow.db'}"
+
+
+def logged_runs(github: GitHub) -> list[dict[str, object]]:
+    """Runs in the store the workflow logged to, read with the generated project's MLflow."""
+    if not (github.scratch / "mlflow.db").exists():
+        return []
+    script = textwrap.dedent(
+        f"""
+        import json, mlflow
+        mlflow.set_tracking_uri({tracking_uri(github)!r})
+        runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+        print(json.dumps([{{"id": r.info.run_id, "tags": r.data.tags}} for r in runs]))
+        """
+    )
+    completed = run(github.origin, "uv", "run", "--frozen", "python", "-c", script)
+    return list(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def table_value(comment: str, metric: str) -> tuple[float, float]:
+    """(base, this change) from the report's metrics table row of `metric`."""
+    match = re.search(rf"^\| (?:\*\*)?{metric}(?:\*\*)?(?: \(gate\))? \| ([\d.]+) \| ([\d.]+) \|",
+                      comment, re.MULTILINE)  # fmt: skip
+    assert match, f"no {metric} row in the comment:\n{comment}"
+    return float(match[1]), float(match[2])
+
+
+def failure_context(result: WorkflowRun) -> str:
+    return f"workflow log (end):\n{result.log[-8000:]}"
+
+
+def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitHub) -> None:
+    # given a pull request that changes one hyperparameter
+    def tune(clone: Path) -> None:
+        params = clone / "params.yaml"
+        params.write_text(params.read_text().replace("max_iter: 200", "max_iter: 120"))
+
+    pr = open_pull_request(github, 1, tune)
+
+    # when the workflow runs, with images published as a repository variable allows
+    result = run_pr_workflow(
+        github, pr, MLFLOW_TRACKING_URI=tracking_uri(github), CML_PUBLISH_IMAGES="true"
+    )
+
+    # then it trained, logged one run for the PR's commit, and commented once
+    assert result.succeeded, failure_context(result)
+    assert "Running stage 'train'" in result.log, "the changed parameter did not train"
+    [logged] = logged_runs(github)
+    head = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
+    assert logged["tags"]["git_commit"] == head, "the run does not record the PR's commit"
+    [call] = result.cml_calls
+    assert call["argv"][:3] == ["comment", "update", "--target=pr"]
+    assert "--publish=true" in call["argv"]
+    comment = call["body"]
+    # the metrics: base from main's metrics.json, this change from the one the job wrote
+    base = json.loads((github.origin / "reports" / "metrics.json").read_text())
+    head_metrics = json.loads((result.artifacts / "model-report" / "metrics.json").read_text())
+    assert base != head_metrics, "the change should move the metrics"
+    for metric in base:
+        assert table_value(comment, metric) == (
+            round(base[metric], 4),
+            round(head_metrics[metric], 4),
+        ), metric
+    assert "Gate metric **roc_auc**" in comment
+    assert "| `train.model.max_iter` | `200` | `120` |" in comment
+    assert "train.model.learning_rate" not in comment, "an unchanged parameter is listed"
+    # the plots: ROC, precision-recall and confusion matrices, as images that exist
+    assert set(call["images"]) == {"roc.png", "precision_recall.png", "confusion.png"}
+    assert all(call["images"].values()), f"an image the comment shows is missing: {call}"
+    assert logged["id"] in comment, "the comment does not name the MLflow run"
+    assert head in comment, "the comment does not name the commit"
+    assert github.api.comments[pr.number][0]["body"].startswith(comment)
+
+
+def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) -> None:
+    # given a pull request that touches only the README
+    def document(clone: Path) -> None:
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + "\nA note for reviewers.\n")
+
+    pr = open_pull_request(github, 2, document)
+    runs_before = logged_runs(github)
+
+    # when the workflow runs
+    result = run_pr_workflow(github, pr, MLFLOW_TRACKING_URI=tracking_uri(github))
+
+    # then nothing trained, nothing was logged, and the report says so
+    assert result.succeeded, failure_context(result)
+    assert "Running stage" not in result.log, "a stage ran for a README change"
+    assert logged_runs(github) == runs_before
+    [call] = result.cml_calls
+    assert "--publish=false" in call["argv"], "images published without being asked to"
+    assert "Training did not run: nothing that feeds the model changed" in call["body"]
+    assert "(unchanged, +0.0000)" in call["body"]
+    assert "![" not in call["body"], "an unpublished image would show broken"
+    assert "/actions/runs/" in call["body"], "the plots are not linked"
+
+
+def test_pushing_again_updates_the_one_comment(github: GitHub) -> None:
+    # given the README pull request, commented once, and a second push to it
+    clone = github.scratch / "developer-2"
+    pr = PullRequest(2, clone, run(clone, "git", "rev-parse", "main").stdout.strip())
+    first = dict(github.api.comments[2][0])  # a copy: the stand-in edits comments in place
+    assert len(github.api.comments[2]) == 1
+
+    def document_more(clone: Path) -> None:
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + "\nAnother note.\n")
+
+    push_change(github, pr, document_more)
+    head = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
+
+    # when the workflow runs for the new push
+    result = run_pr_workflow(github, pr)
+
+    # then the same comment now shows the new commit: one comment, edited
+    assert result.succeeded, failure_context(result)
+    [comment] = github.api.comments[2]
+    assert comment["id"] == first["id"]
+    assert head in comment["body"] and head not in first["body"]
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{first['id']}") in github.api.requests
+
+
+def test_data_that_breaks_the_schema_fails_and_the_comment_lists_the_rows(
+    github: GitHub,
+) -> None:
+    # given a pull request whose data has impossible ages on two rows, pushed with DVC
+    def corrupt(clone: Path) -> None:
+        dvc(github, clone, "pull", "data/raw/adult.csv")
+        data = clone / "data" / "raw" / "adult.csv"
+        lines = data.read_text().splitlines(keepends=True)
+        header = lines[0].strip().split(",")
+        age = header.index("age")
+        for row in (3, 7):  # 0-based data rows
+            fields = lines[row + 1].split(",")
+            fields[age] = "250"
+            lines[row + 1] = ",".join(fields)
+        data.write_text("".join(lines))
+        dvc(github, clone, "add", "data/raw/adult.csv")
+        dvc(github, clone, "push")
+
+    pr = open_pull_request(github, 3, corrupt)
+    runs_before = logged_runs(github)
+
+    # when the workflow runs
+    result = run_pr_workflow(github, pr, MLFLOW_TRACKING_URI=tracking_uri(github))
+
+    # then the job fails at validation, trains nothing, and the comment shows the failing rows
+    assert not result.succeeded, "the job passed on data that breaks the schema"
+    assert "Running stage 'validate'" in result.log
+    assert "Running stage 'train'" not in result.log
+    assert logged_runs(github) == runs_before, "a model was logged from bad data"
+    [call] = result.cml_calls
+    comment = call["body"]
+    assert "The data broke the contract: nothing was trained." in comment
+    assert "Data validation failed" in comment
+    assert re.search(r"^\| age \| .* \| 2 \| 3: 250, 7: 250 \|$", comment, re.MULTILINE), comment
+    assert "### Metrics" not in comment, "metrics shown for a change that trained nothing"

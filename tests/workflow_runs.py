@@ -1,0 +1,105 @@
+"""Run a generated repository's workflows for real with `act` in host mode.
+
+Remote actions are swapped for the stand-ins in `standins/actions/` (pinned by the same SHA the
+workflow uses), `cml` for `standins/bin/cml`, and the GitHub API for `standins/github_api.py`.
+Our own actions, the package, DVC and MLflow run as they would on GitHub.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conftest import PROJECT_ENV
+
+STANDINS = Path(__file__).parent / "standins"
+ACT = Path(sys.executable).parent / "act"  # pinned in this template's own environment
+REMOTE_ACTION = re.compile(r"^\s*(?:- )?uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    returncode: int
+    log: str
+    artifacts: Path  # $STANDIN_ARTIFACTS: one folder per uploaded artifact
+    cml_calls: list[dict[str, Any]]  # what `cml` was asked to post, in order
+
+    @property
+    def succeeded(self) -> bool:
+        return self.returncode == 0
+
+
+def pinned_actions(repo: Path) -> dict[str, Path]:
+    """`owner/name@sha` of every remote action the workflows and local actions use -> stand-in."""
+    sources = [*repo.glob(".github/workflows/*.yml"), *repo.glob(".github/actions/*/action.yml")]
+    pins = {}
+    for source in sources:
+        for name, sha in REMOTE_ACTION.findall(source.read_text(encoding="utf-8")):
+            standin = STANDINS / "actions" / name.split("/")[1]
+            assert standin.is_dir(), f"{source.name} uses {name}, which has no stand-in"
+            pins[f"{name}@{sha}"] = standin
+    return pins
+
+
+def run_workflow(
+    repo: Path,
+    workflow: str,
+    event: dict[str, Any],
+    scratch: Path,
+    *,
+    api_url: str,
+    event_name: str = "pull_request",
+    job: str | None = None,
+    variables: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> WorkflowRun:
+    """Run `.github/workflows/<workflow>` in `repo` (act copies it, history included)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    event_file = scratch / "event.json"
+    event_file.write_text(json.dumps(event), encoding="utf-8")
+    artifacts, records, home = scratch / "artifacts", scratch / "records", scratch / "home"
+    for folder in (artifacts, records, home):
+        folder.mkdir(exist_ok=True)
+    env = {key: value for key, value in PROJECT_ENV.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env |= {
+        "HOME": str(home),  # act's caches and workspace copies stay in the scratch folder
+        "UV_CACHE_DIR": env.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
+        "PATH": f"{STANDINS / 'bin'}{os.pathsep}{env['PATH']}",
+        "STANDIN_LOG": str(records),
+        "STANDIN_ARTIFACTS": str(artifacts),
+    }
+    command = [
+        str(ACT),
+        event_name,
+        "--workflows", f".github/workflows/{workflow}",
+        "--platform", "ubuntu-latest=-self-hosted",
+        "--eventpath", str(event_file),
+        "--env", f"GITHUB_API_URL={api_url}",
+        "--secret", "GITHUB_TOKEN=standin-token",
+        "--container-daemon-socket", "-",
+    ]  # fmt: skip
+    for spec, standin in pinned_actions(repo).items():
+        command += ["--local-repository", f"{spec}={standin}"]
+    for name, value in (variables or {}).items():
+        command += ["--var", f"{name}={value}"]
+    if job:
+        command += ["--job", job]
+    completed = subprocess.run(
+        command,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    cml_log = records / "cml.jsonl"
+    calls = (
+        [json.loads(line) for line in cml_log.read_text().splitlines()] if cml_log.exists() else []
+    )
+    cml_log.unlink(missing_ok=True)
+    return WorkflowRun(completed.returncode, completed.stdout + completed.stderr, artifacts, calls)
