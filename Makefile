@@ -34,5 +34,6 @@ lint: $(UV)  ## Lint the template's own Python (generated code is checked inside
 relock: $(UV)  ## Re-resolve the generated project's uv.lock after editing its pyproject.toml
 	$(UV) run --frozen python scripts/relock.py
 
-bench: $(UV)  ## Print generation, install and pipeline timings for the default project
+bench: $(UV)  ## Print timings: generate, install, pipeline, and the PR workflow under act
 	$(UV) run --frozen python bench/foundation.py
+	$(UV) run --frozen python bench/pr_workflow.py

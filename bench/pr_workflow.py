@@ -1,0 +1,83 @@
+"""How long a pull request waits for its report: the generated pr.yml under act.
+
+Prints the wall time of the PR workflow's model job for a hyperparameter change, cold (the
+change trains) and warm (the same change again, restored from the DVC remote's run cache), and
+the warm run against a bare `dvc repro` with nothing to do, the floor of any CI run.
+
+Usage: python bench/pr_workflow.py   (part of `make bench`)
+"""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(TESTS))  # the template tests' harness: act runner and stand-ins
+
+from conftest import bake, run  # noqa: E402 (after the path it is found on)
+from standins.github_api import github_api  # noqa: E402
+from workflow_runs import run_workflow  # noqa: E402
+
+REPOSITORY = "acme/income-classifier"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch_name, github_api() as (api_url, _):
+        scratch = Path(scratch_name)
+        origin = bake(scratch)
+        run(origin, "uv", "sync", "--frozen")
+        run(origin, "uv", "run", "--frozen", "dvc", "repro")
+        run(origin, "git", "add", "--all")
+        run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
+        run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+        base = run(origin, "git", "rev-parse", "HEAD").stdout.strip()
+        run(origin, "git", "checkout", "--quiet", "-b", "tune")
+        params = origin / "params.yaml"
+        params.write_text(params.read_text().replace("max_iter: 200", "max_iter: 150"))
+        run(origin, "git", "commit", "--quiet", "--all", "--message", "Tune max_iter")
+        head = run(origin, "git", "rev-parse", "HEAD").stdout.strip()
+        run(origin, "git", "checkout", "--quiet", "main")
+
+        side = {"repo": {"full_name": REPOSITORY}}
+        event = {
+            "number": 1,
+            "pull_request": {
+                "number": 1,
+                "head": {"sha": head, "ref": "tune", **side},
+                "base": {"sha": base, "ref": "main", **side},
+            },
+        }
+        seconds = {}
+        for attempt in ("cold", "warm"):
+            checkout = scratch / f"ci-{attempt}"
+            run(scratch, "git", "clone", "--quiet", "--branch", "tune", str(origin), checkout.name)
+            run(checkout, "git", "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}")
+            started = time.perf_counter()
+            result = run_workflow(
+                checkout,
+                "pr.yml",
+                event,
+                scratch / f"act-{attempt}",
+                api_url=api_url,
+                job="model",
+                variables={"DVC_REMOTE_URL": str(scratch / f"{origin.name}-dvc-remote")},
+            )
+            seconds[attempt] = time.perf_counter() - started
+            if not result.succeeded:
+                sys.exit(f"the {attempt} run failed:\n{result.log[-4000:]}")
+            trained = "Running stage 'train'" in result.log
+            restored = "Stage 'train' is cached" in result.log
+            print(f"{attempt}: {seconds[attempt]:6.1f} s  (train stage: "
+                  f"{'ran' if trained else 'restored' if restored else 'skipped'})")  # fmt: skip
+
+        started = time.perf_counter()
+        run(origin, "uv", "run", "--frozen", "dvc", "repro")
+        bare = time.perf_counter() - started
+        print(f"bare `dvc repro`, nothing to do: {bare:.1f} s")
+        print(f"warm / cold: {seconds['warm'] / seconds['cold']:.2f}")
+        print(f"warm workflow / bare dvc repro: {seconds['warm'] / bare:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
