@@ -9,7 +9,7 @@ for flag in REPORT_PUBLISH_IMAGES REPORT_COMMENT; do
   fi
 done
 if ! command -v "$REPORT_CLI" >/dev/null; then
-  echo "::error::'$REPORT_CLI' is not on PATH: run the set-up-project action first and pass its cli output"
+  echo "::error::'$REPORT_CLI' is not on PATH: run the setup-project action first and pass its cli output"
   exit 1
 fi
 if ! git rev-parse --verify --quiet "$REPORT_BASE^{commit}" >/dev/null; then

@@ -8,7 +8,19 @@ if [[ "$PIPELINE_PUSH" != "true" && "$PIPELINE_PUSH" != "false" ]]; then
   exit 1
 fi
 if ! command -v dvc >/dev/null; then
-  echo "::error::dvc is not on PATH: run the set-up-project action first"
+  echo "::error::dvc is not on PATH: run the setup-project action first"
+  exit 1
+fi
+
+# The template's default remote is a folder beside the clone: right on a laptop, absent here.
+remote=$(dvc remote default 2>/dev/null) || remote=""
+if [[ -z "$remote" ]]; then
+  echo "::error::No default DVC remote: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
+  exit 1
+fi
+remote_url=$(dvc config "remote.$remote.url")  # a local path comes back absolute
+if [[ "$remote_url" != *://* && ! -d "$remote_url" ]]; then
+  echo "::error::The DVC remote '$remote_url' is a folder that does not exist on this runner: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
   exit 1
 fi
 
@@ -48,5 +60,6 @@ echo "Train stage: $training"
 
 if [[ "$PIPELINE_PUSH" == "true" ]]; then
   # --run-cache: the next run with the same inputs (this PR's merge, say) restores, not retrains
+  echo "Pushing the outputs and run cache to the DVC remote"
   dvc push --run-cache
 fi

@@ -24,18 +24,6 @@ if [[ -n "$SETUP_DVC_REMOTE_URL" ]]; then
   .venv/bin/dvc remote default --local ci
 fi
 
-# The template's default remote is a folder beside the clone: right on a laptop, absent here.
-remote=$(.venv/bin/dvc remote default 2>/dev/null) || remote=""
-if [[ -z "$remote" ]]; then
-  echo "::error::No default DVC remote: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
-  exit 1
-fi
-remote_url=$(.venv/bin/dvc config "remote.$remote.url")  # a local path comes back absolute
-if [[ "$remote_url" != *://* && ! -d "$remote_url" ]]; then
-  echo "::error::The DVC remote '$remote_url' is a folder that does not exist on this runner: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
-  exit 1
-fi
-
 if [[ -n "$SETUP_MLFLOW_TRACKING_URI" ]]; then
   echo "MLFLOW_TRACKING_URI=$SETUP_MLFLOW_TRACKING_URI" >>"$GITHUB_ENV"
 fi
