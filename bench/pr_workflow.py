@@ -15,22 +15,20 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))  # the template tests' harness: act runner and stand-ins
 
-from conftest import bake, run  # noqa: E402 (after the path it is found on)
+from conftest import run  # noqa: E402 (after the path it is found on)
 from standins.github_api import github_api  # noqa: E402
-from workflow_runs import run_workflow  # noqa: E402
-
-REPOSITORY = "acme/income-classifier"
+from workflow_runs import (  # noqa: E402
+    checkout,
+    pull_request_event,
+    run_workflow,
+    trained_repository,
+)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_name, github_api() as (api_url, _):
         scratch = Path(scratch_name)
-        origin = bake(scratch)
-        run(origin, "uv", "sync", "--frozen")
-        run(origin, "uv", "run", "--frozen", "dvc", "repro")
-        run(origin, "git", "add", "--all")
-        run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
-        run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+        origin = trained_repository(scratch)
         base = run(origin, "git", "rev-parse", "HEAD").stdout.strip()
         run(origin, "git", "checkout", "--quiet", "-b", "tune")
         params = origin / "params.yaml"
@@ -39,23 +37,13 @@ def main() -> None:
         head = run(origin, "git", "rev-parse", "HEAD").stdout.strip()
         run(origin, "git", "checkout", "--quiet", "main")
 
-        side = {"repo": {"full_name": REPOSITORY}}
-        event = {
-            "number": 1,
-            "pull_request": {
-                "number": 1,
-                "head": {"sha": head, "ref": "tune", **side},
-                "base": {"sha": base, "ref": "main", **side},
-            },
-        }
+        event = pull_request_event(1, "tune", head, base)
         seconds = {}
         for attempt in ("cold", "warm"):
-            checkout = scratch / f"ci-{attempt}"
-            run(scratch, "git", "clone", "--quiet", "--branch", "tune", str(origin), checkout.name)
-            run(checkout, "git", "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}")
+            clone = checkout(origin, "tune", scratch / f"ci-{attempt}")
             started = time.perf_counter()
             result = run_workflow(
-                checkout,
+                clone,
                 "pr.yml",
                 event,
                 scratch / f"act-{attempt}",

@@ -15,13 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import bake, run
+from conftest import run
 from standins.github_api import GitHubState, github_api
-from workflow_runs import WorkflowRun, run_workflow
+from workflow_runs import (
+    REPOSITORY,
+    WorkflowRun,
+    checkout,
+    pull_request_event,
+    run_workflow,
+    trained_repository,
+)
 
 pytestmark = pytest.mark.slow
 
-REPOSITORY = "acme/income-classifier"  # what act reads from the clone's `origin` URL
+PUSHING = "Pushing the outputs and run cache to the DVC remote"  # run-pipeline says so
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,7 @@ class PullRequest:
 @pytest.fixture(scope="module")
 def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
     root = tmp_path_factory.mktemp("github")
-    origin = bake(root)
-    run(origin, "uv", "sync", "--frozen")
-    run(origin, "uv", "run", "--frozen", "dvc", "repro")
-    run(origin, "git", "add", "--all")
-    run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
-    run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+    origin = trained_repository(root)
     with github_api() as (url, state):
         yield GitHub(origin, root / f"{origin.name}-dvc-remote", url, state, root)
 
@@ -79,32 +81,28 @@ def dvc(github: GitHub, clone: Path, *args: str) -> None:
     run(clone, str(github.origin / ".venv" / "bin" / "dvc"), *args)
 
 
-def run_pr_workflow(github: GitHub, pr: PullRequest, **variables: str) -> WorkflowRun:
-    """Check the pushed branch out afresh, as CI does, and run pr.yml's model job on it."""
+def run_pr_workflow(
+    github: GitHub,
+    pr: PullRequest,
+    *,
+    fork: bool = False,
+    job: str | None = "model",
+    **variables: str,
+) -> WorkflowRun:
+    """Check the pushed branch out afresh, as CI does, and run pr.yml (its model job, unless
+    `job` is None: then every job)."""
     attempt = len(list(github.scratch.glob(f"ci-{pr.number}-*")))
-    checkout = github.scratch / f"ci-{pr.number}-{attempt}"
-    run(github.scratch, "git", "clone", "--quiet", "--branch", pr.branch, str(github.origin),
-        checkout.name)  # fmt: skip
-    run(checkout, "git", "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}.git")
-    head = run(checkout, "git", "rev-parse", "HEAD").stdout.strip()
-    side = {"repo": {"full_name": REPOSITORY}}
-    event = {
-        "number": pr.number,
-        "pull_request": {
-            "number": pr.number,
-            "head": {"sha": head, "ref": pr.branch, **side},
-            "base": {"sha": pr.base, "ref": "main", **side},
-        },
-        "repository": {"full_name": REPOSITORY},
-    }
+    clone = checkout(github.origin, pr.branch, github.scratch / f"ci-{pr.number}-{attempt}")
+    head = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    event = pull_request_event(pr.number, pr.branch, head, pr.base, fork=fork)
     return run_workflow(
-        checkout,
+        clone,
         "pr.yml",
         event,
         github.scratch / f"act-{pr.number}-{attempt}",
         api_url=github.api_url,
-        job="model",
-        variables={"DVC_REMOTE_URL": str(github.dvc_remote), **variables},
+        job=job,
+        variables={"DVC_REMOTE_URL": str(github.dvc_remote)} | variables,
     )
 
 
@@ -140,6 +138,14 @@ def failure_context(result: WorkflowRun) -> str:
     return f"workflow log (end):\n{result.log[-8000:]}"
 
 
+def readme_change(note: str) -> Callable[[Path], None]:
+    def document(clone: Path) -> None:
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + f"\n{note}\n")
+
+    return document
+
+
 def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitHub) -> None:
     # given a pull request that changes one hyperparameter
     def tune(clone: Path) -> None:
@@ -156,6 +162,7 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     # then it trained, logged one run for the PR's commit, and commented once
     assert result.succeeded, failure_context(result)
     assert "Running stage 'train'" in result.log, "the changed parameter did not train"
+    assert PUSHING in result.log, "the new model and run cache were not pushed"
     [logged] = logged_runs(github)
     head = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
     assert logged["tags"]["git_commit"] == head, "the run does not record the PR's commit"
@@ -185,11 +192,7 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
 
 def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) -> None:
     # given a pull request that touches only the README
-    def document(clone: Path) -> None:
-        readme = clone / "README.md"
-        readme.write_text(readme.read_text() + "\nA note for reviewers.\n")
-
-    pr = open_pull_request(github, 2, document)
+    pr = open_pull_request(github, 2, readme_change("A note for reviewers."))
     runs_before = logged_runs(github)
 
     # when the workflow runs
@@ -214,11 +217,7 @@ def test_pushing_again_updates_the_one_comment(github: GitHub) -> None:
     first = dict(github.api.comments[2][0])  # a copy: the stand-in edits comments in place
     assert len(github.api.comments[2]) == 1
 
-    def document_more(clone: Path) -> None:
-        readme = clone / "README.md"
-        readme.write_text(readme.read_text() + "\nAnother note.\n")
-
-    push_change(github, pr, document_more)
+    push_change(github, pr, readme_change("Another note."))
     head = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
 
     # when the workflow runs for the new push
@@ -267,3 +266,36 @@ def test_data_that_breaks_the_schema_fails_and_the_comment_lists_the_rows(
     assert "Data validation failed" in comment
     assert re.search(r"^\| age \| .* \| 2 \| 3: 250, 7: 250 \|$", comment, re.MULTILINE), comment
     assert "### Metrics" not in comment, "metrics shown for a change that trained nothing"
+    assert "| `data/raw/adult.csv` | modified | 48,842 | 48,842 |" in comment, "data change"
+
+
+def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub) -> None:
+    # given a pull request from a fork, whose token cannot write to this repository
+    pr = open_pull_request(github, 4, readme_change("A note from a fork."))
+
+    # when the whole workflow runs: lint and test, the model job, the required check
+    result = run_pr_workflow(github, pr, fork=True, job=None)
+
+    # then every job passes; the report is written for the summary and artifact, but nothing
+    # is posted or pushed
+    assert result.succeeded, failure_context(result)
+    for job in ("Lint and test", "Validate, train and report", "Pull request ready"):
+        passed = rf"\[Pull request/{re.escape(job)} *\] 🏁  Job succeeded"  # names padded
+        assert re.search(passed, result.log), f"{job} did not pass"
+    assert result.cml_calls == [], "a fork's run tried to comment"
+    assert pr.number not in github.api.comments
+    assert "Training did not run" in (result.artifacts / "model-report" / "report.md").read_text()
+    assert PUSHING not in result.log, "a fork's run pushed to the DVC remote"
+
+
+def test_without_a_dvc_remote_variable_the_job_says_which_to_set(github: GitHub) -> None:
+    # given the template's default remote, a folder beside a laptop's clone, and no variable
+    pr = open_pull_request(github, 5, readme_change("No remote configured."))
+
+    # when the workflow runs
+    result = run_pr_workflow(github, pr, DVC_REMOTE_URL="")
+
+    # then the pipeline fails naming the variable to set, before any stage runs
+    assert not result.succeeded
+    assert "set the DVC_REMOTE_URL repository variable" in result.log
+    assert "Running stage" not in result.log

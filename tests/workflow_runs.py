@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import PROJECT_ENV
+from conftest import PROJECT_ENV, bake, run
 
 STANDINS = Path(__file__).parent / "standins"
 ACT = Path(sys.executable).parent / "act"  # pinned in this template's own environment
+REPOSITORY = "acme/income-classifier"  # what act reads from a checkout's `origin` URL
 REMOTE_ACTION = re.compile(r"^\s*(?:- )?uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})\b", re.MULTILINE)
 
 
@@ -103,3 +104,38 @@ def run_workflow(
     )
     cml_log.unlink(missing_ok=True)
     return WorkflowRun(completed.returncode, completed.stdout + completed.stderr, artifacts, calls)
+
+
+def trained_repository(root: Path) -> Path:
+    """A generated repository as on GitHub after its first model: `main` trained and
+    committed, its data, outputs and run cache pushed to the DVC remote beside it."""
+    origin = bake(root)
+    run(origin, "uv", "sync", "--frozen")
+    run(origin, "uv", "run", "--frozen", "dvc", "repro")
+    run(origin, "git", "add", "--all")
+    run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
+    run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+    return origin
+
+
+def checkout(origin: Path, branch: str, path: Path) -> Path:
+    """A fresh clone of `branch`, as CI checks it out: no environment, no DVC cache."""
+    run(path.parent, "git", "clone", "--quiet", "--branch", branch, str(origin), path.name)
+    run(path, "git", "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}.git")
+    return path
+
+
+def pull_request_event(
+    number: int, branch: str, head: str, base: str, *, fork: bool = False
+) -> dict[str, Any]:
+    """The `pull_request` payload fields the workflows read."""
+    head_repository = "someone/income-classifier" if fork else REPOSITORY
+    return {
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"sha": head, "ref": branch, "repo": {"full_name": head_repository}},
+            "base": {"sha": base, "ref": "main", "repo": {"full_name": REPOSITORY}},
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
