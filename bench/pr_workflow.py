@@ -7,10 +7,13 @@ the warm run against a bare `dvc repro` with nothing to do, the floor of any CI 
 Usage: python bench/pr_workflow.py   (part of `make bench`)
 """
 
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))  # the template tests' harness: act runner and stand-ins
@@ -23,6 +26,20 @@ from workflow_runs import (  # noqa: E402
     run_workflow,
     trained_repository,
 )
+
+GO_DURATION = re.compile(r"(?:(\d+)m)?([\d.]+)(s|ms|µs)")
+
+
+def step_seconds(log: str, names: list[str]) -> dict[str, float]:
+    """The model job's own steps' durations, from act's "Success - Main <step> [<time>]" lines."""
+    seconds = {}
+    for name in names:
+        match = re.search(rf"(?:Success|Failure) - Main {re.escape(name)} \[([^\]]+)\]", log)
+        if match and (duration := GO_DURATION.fullmatch(match[1])):
+            minutes, value, unit = duration.groups()
+            scale = {"s": 1.0, "ms": 1e-3, "µs": 1e-6}[unit]
+            seconds[name] = int(minutes or 0) * 60 + float(value) * scale
+    return seconds
 
 
 def main() -> None:
@@ -58,6 +75,10 @@ def main() -> None:
             restored = "Stage 'train' is cached" in result.log
             print(f"{attempt}: {seconds[attempt]:6.1f} s  (train stage: "
                   f"{'ran' if trained else 'restored' if restored else 'skipped'})")  # fmt: skip
+            workflow = yaml.safe_load((clone / ".github/workflows/pr.yml").read_text())
+            steps = [step["name"] for step in workflow["jobs"]["model"]["steps"]]
+            for name, took in step_seconds(result.log, steps).items():
+                print(f"    {took:6.1f} s  {name}")
 
         started = time.perf_counter()
         run(origin, "uv", "run", "--frozen", "dvc", "repro")
