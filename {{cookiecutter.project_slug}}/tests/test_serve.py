@@ -1,16 +1,19 @@
 """The HTTP API: good batches get predictions; malformed ones get a 422 naming the field."""
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import SAMPLE
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.schema import LABELS, feature_columns
-from {{ cookiecutter.package_name }}.serve import MAX_BATCH, create_app
+from {{ cookiecutter.package_name }}.serve import MAX_BATCH, MicroBatcher, create_app
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,52 @@ def test_health_and_version(client: TestClient) -> None:
     version = client.get("/version").json()
     assert version["model_name"] != "unknown"
     assert version["run_id"] != "unknown"
+
+
+def test_concurrent_requests_share_a_model_call_and_each_gets_its_own_rows() -> None:
+    # given a model that is busy with a first request while three more arrive
+    calls: list[int] = []
+    busy = threading.Event()
+
+    def model(frame: pd.DataFrame) -> np.ndarray:
+        calls.append(len(frame))
+        busy.wait(timeout=5)
+        return frame[["id"]].to_numpy() * 10
+
+    async def scenario() -> list[np.ndarray]:
+        batcher = MicroBatcher(model, max_rows=100)
+        worker = asyncio.create_task(batcher.run())
+        first = asyncio.create_task(batcher.predict([{"id": 1}]))
+        await asyncio.sleep(0.05)  # the first call is now running
+        rest = [batcher.predict([{"id": i} for i in ids]) for ids in ([2, 3], [4], [5, 6, 7])]
+        pending = asyncio.gather(first, *rest)
+        await asyncio.sleep(0.05)
+        busy.set()
+        results = await pending
+        worker.cancel()
+        return results
+
+    # when they are answered
+    results = asyncio.run(scenario())
+
+    # then the three waiting requests took one call, and each got its own rows back
+    assert calls == [1, 6]
+    assert [result[:, 0].tolist() for result in results] == [[10], [20, 30], [40], [50, 60, 70]]
+
+
+def test_a_failed_model_call_fails_every_request_it_served() -> None:
+    def model(frame: pd.DataFrame) -> np.ndarray:
+        raise ValueError("model exploded")
+
+    async def scenario() -> list[BaseException | np.ndarray]:
+        batcher = MicroBatcher(model, max_rows=100)
+        worker = asyncio.create_task(batcher.run())
+        results = await asyncio.gather(
+            batcher.predict([{"id": 1}]), batcher.predict([{"id": 2}]), return_exceptions=True
+        )
+        worker.cancel()
+        return list(results)
+
+    results = asyncio.run(scenario())
+
+    assert all(isinstance(result, ValueError) for result in results), results
