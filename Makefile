@@ -34,6 +34,7 @@ lint: $(UV)  ## Lint the template's own Python (generated code is checked inside
 relock: $(UV)  ## Re-resolve the generated project's uv.lock after editing its pyproject.toml
 	$(UV) run --frozen python scripts/relock.py
 
-bench: $(UV)  ## Print timings: generate, install, pipeline, and the PR workflow under act
+bench: $(UV)  ## Print figures: generation, install, pipeline, PR workflow under act, serving
 	$(UV) run --frozen python bench/foundation.py
 	$(UV) run --frozen python bench/pr_workflow.py
+	$(UV) run --frozen python bench/serving.py

@@ -1,0 +1,192 @@
+"""How fast the generated server answers, against `mlflow models serve` on the same model.
+
+Trains the default project's model, serves it both ways on loopback, and sends each the same
+bounded load: a fixed number of requests from several concurrent clients, batches of 1 and of
+100 records. Prints requests per second and p50/p99 latency of each, and our server's ratios.
+
+Usage: python bench/serving.py   (part of `make bench`)
+"""
+
+import csv
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(TESTS))
+
+from conftest import PROJECT_ENV, bake, run  # noqa: E402 (after the path it is found on)
+
+CLIENTS = 8
+REQUESTS = {1: 1000, 100: 100}  # batch size -> requests per server (bounded: count and time)
+DEADLINE_SECONDS = 120  # per server and batch size, whatever the count reached
+TIMEOUT_SECONDS = 10  # per request
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def server(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> Iterator[None]:
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                sys.exit(f"{command[0]} exited: {process.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            sys.exit(f"{' '.join(command)} did not listen within 120 s")
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def load(port: int, path: str, body: bytes, requests: int) -> dict[str, float]:
+    """`requests` POSTs from CLIENTS threads on keep-alive connections; latencies in ms."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    remaining = iter(range(requests))
+    stop_at = time.monotonic() + DEADLINE_SECONDS
+
+    def client() -> None:
+        nonlocal errors
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
+        headers = {"Content-Type": "application/json"}
+        while time.monotonic() < stop_at:
+            with lock:
+                if next(remaining, None) is None:
+                    break
+            started = time.perf_counter()
+            try:
+                connection.request("POST", path, body, headers)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                connection.close()
+            took = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(took) if ok else None
+                errors += 0 if ok else 1
+        connection.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies) or [float("nan")]
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "errors": errors,
+        "sent": len(latencies) + errors,
+    }
+
+
+def sample_records(project: Path, count: int) -> list[dict[str, Any]]:
+    """Real rows, the target column left out, as a client would send them."""
+    with (project / "tests" / "data" / "sample.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    records = []
+    for row in rows[:count]:
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if key == "income":
+                continue
+            record[key] = None if value == "" else (int(value) if value.isdigit() else value)
+        records.append(record)
+    return records
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch_name:
+        project = bake(Path(scratch_name))
+        run(project, "uv", "sync", "--frozen")
+        run(project, "uv", "run", "--frozen", "dvc", "repro")
+        env = PROJECT_ENV | {
+            "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{PROJECT_ENV['PATH']}"
+        }
+        ours, theirs = free_port(), free_port()
+        servers = {
+            "ours": (
+                [str(project / ".venv/bin/income-classifier"), "serve", "--port", str(ours)],
+                ours,
+                "/predict",
+                lambda records: {"records": records},
+            ),
+            "mlflow models serve": (
+                [
+                    str(project / ".venv/bin/mlflow"),
+                    "models",
+                    "serve",
+                    "--model-uri",
+                    "models/model",
+                    "--env-manager",
+                    "local",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(theirs),
+                ],
+                theirs,
+                "/invocations",
+                lambda records: {"dataframe_records": records},
+            ),
+        }
+        results: dict[tuple[str, int], dict[str, float]] = {}
+        for name, (command, port, path, wrap) in servers.items():
+            with server(command, project, port, env):
+                for batch, requests in REQUESTS.items():
+                    body = json.dumps(wrap(sample_records(project, batch))).encode()
+                    load(port, path, body, 50)  # warm-up
+                    results[name, batch] = load(port, path, body, requests)
+
+        print(f"{CLIENTS} concurrent clients on loopback, keep-alive connections")
+        row = "{:<22}{:>6}{:>7}{:>7}{:>9}{:>9}{:>9}"
+        print(row.format("server", "batch", "sent", "errors", "req/s", "p50 ms", "p99 ms"))
+        for (name, batch), figures in results.items():
+            sent, errors = f"{figures['sent']:.0f}", f"{figures['errors']:.0f}"
+            rps, p50, p99 = (f"{figures[key]:.1f}" for key in ("rps", "p50", "p99"))
+            print(row.format(name, batch, sent, errors, rps, p50, p99))
+        for batch in REQUESTS:
+            mine, other = results["ours", batch], results["mlflow models serve", batch]
+            print(
+                f"batch {batch}: {mine['rps'] / other['rps']:.1f}x the requests per second, "
+                f"p99 {mine['p99'] / other['p99']:.2f} of mlflow's (target at batch 1: at least "
+                "5x, at most 0.20)"
+            )
+
+
+if __name__ == "__main__":
+    main()
