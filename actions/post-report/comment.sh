@@ -3,6 +3,9 @@
 set -euo pipefail
 
 if ! command -v cml >/dev/null; then
-  npm install --global --no-audit --no-fund "@dvcorg/cml@$REPORT_CML_VERSION"
+  # A local prefix: no global npm directory (or sudo) needed, nothing left outside the run.
+  prefix="$RUNNER_TEMP/cml"
+  npm install --prefix "$prefix" --no-audit --no-fund "@dvcorg/cml@$REPORT_CML_VERSION"
+  PATH="$prefix/node_modules/.bin:$PATH"
 fi
 cml comment update --target=pr --publish="$REPORT_PUBLISH_IMAGES" "$REPORT_FILE"
