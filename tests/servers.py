@@ -1,0 +1,105 @@
+"""Real servers on loopback, started and stopped by the tests: PostgreSQL (Debian's server, as
+the `postgres` user since it refuses root) and an MLflow tracking server whose backend store is
+on it. Every wait is bounded."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import PROJECT_ENV
+
+PSYCOPG = "psycopg[binary]==3.3.9"  # the PostgreSQL driver, in the server's environment only
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    assert found, "PostgreSQL's server is not installed (Debian: apt-get install postgresql)"
+    return found[-1].parent
+
+
+def _as_postgres(*command: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throw-away cluster on a free loopback port; yields a database URL for MLflow."""
+    bin_dir = postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="pg-"))  # not under pytest's root-only tmp folder
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    data, port = root / "data", free_port()
+    try:
+        subprocess.run(
+            _as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
+                         "--auth=trust", "-E", "UTF8"),
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        subprocess.run(
+            _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),
+                         "-o", f"-p {port} -h 127.0.0.1 -k {root}", "-w", "-t", "60", "start"),
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+             "mlflow"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(
+            _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def mlflow_server(project: Path, backend_store: str, artifacts: Path) -> Iterator[str]:
+    """`mlflow server` from the project's own environment (its MLflow version) on a free port,
+    artifacts proxied to a folder; yields its URL."""
+    port = free_port()
+    command = [
+        "uv", "run", "--frozen", "--with", PSYCOPG, "mlflow", "server",
+        "--backend-store-uri", backend_store, "--artifacts-destination", str(artifacts),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    log = (artifacts.parent / "mlflow-server.log").open("w")
+    server = subprocess.Popen(command, cwd=project, env=PROJECT_ENV, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # the first start installs the driver and migrates
+        while True:
+            assert server.poll() is None, f"mlflow server exited: {_tail(log.name)}"
+            assert time.monotonic() < deadline, f"mlflow server not up: {_tail(log.name)}"
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _tail(path: str) -> str:
+    return Path(path).read_text(errors="replace")[-3000:]
