@@ -152,3 +152,20 @@ def test_a_failed_model_call_fails_every_request_it_served() -> None:
     results = asyncio.run(scenario())
 
     assert all(isinstance(result, ValueError) for result in results), results
+
+
+def test_a_request_abandoned_while_waiting_does_not_stop_the_others() -> None:
+    def model(frame: pd.DataFrame) -> np.ndarray:
+        return frame[["id"]].to_numpy()
+
+    async def scenario() -> np.ndarray:
+        batcher = MicroBatcher(model, max_rows=100, wait_seconds=0.05)
+        worker = asyncio.create_task(batcher.run())
+        abandoned = asyncio.create_task(batcher.predict([{"id": 1}]))
+        await asyncio.sleep(0.01)
+        abandoned.cancel()  # the client disconnected while its batch was gathering
+        result = await asyncio.wait_for(batcher.predict([{"id": 2}]), timeout=5)
+        worker.cancel()
+        return result
+
+    assert asyncio.run(scenario())[:, 0].tolist() == [2]

@@ -133,16 +133,18 @@ class MicroBatcher:
             while not self._queue.empty() and size < self._max_rows:
                 batch.append(self._queue.get_nowait())
                 size += len(batch[-1][0])
-            frame = pd.DataFrame([row for rows, _ in batch for row in rows])
             try:
+                frame = pd.DataFrame([row for rows, _ in batch for row in rows])
                 scores = await asyncio.to_thread(self._predict, frame)
             except Exception as error:  # every waiting request learns why, not just one
                 for _, future in batch:
-                    future.set_exception(error)
+                    if not future.done():
+                        future.set_exception(error)
                 continue
             start = 0
             for rows, future in batch:
-                future.set_result(scores[start : start + len(rows)])
+                if not future.done():  # a client that went away cancelled its own
+                    future.set_result(scores[start : start + len(rows)])
                 start += len(rows)
 
 
