@@ -71,10 +71,9 @@ def main() -> None:
             seconds[attempt] = time.perf_counter() - started
             if not result.succeeded:
                 sys.exit(f"the {attempt} run failed:\n{result.log[-4000:]}")
-            trained = "Running stage 'train'" in result.log
-            restored = "Stage 'train' is cached" in result.log
+            training = re.search(r"::set-output:: training=(\w+)", result.log)  # run-pipeline's
             print(f"{attempt}: {seconds[attempt]:6.1f} s  (train stage: "
-                  f"{'ran' if trained else 'restored' if restored else 'skipped'})")  # fmt: skip
+                  f"{training[1] if training else 'unknown'})")  # fmt: skip
             workflow = yaml.safe_load((clone / ".github/workflows/pr.yml").read_text())
             steps = [step["name"] for step in workflow["jobs"]["model"]["steps"]]
             for name, took in step_seconds(result.log, steps).items():

@@ -27,17 +27,12 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 
 from conftest import PROJECT_ENV, bake, run  # noqa: E402 (after the path it is found on)
+from servers import free_port, stop  # noqa: E402
 
 CLIENTS = 8
 REQUESTS = {1: 1000, 100: 100}  # batch size -> requests per server (bounded: count and time)
 DEADLINE_SECONDS = 120  # per server and batch size, whatever the count reached
 TIMEOUT_SECONDS = 10  # per request
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -59,11 +54,7 @@ def server(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> Ite
             sys.exit(f"{' '.join(command)} did not listen within 120 s")
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def load(port: int, path: str, body: bytes, requests: int) -> dict[str, float]:
