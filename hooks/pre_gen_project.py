@@ -26,7 +26,8 @@ DEPENDENCY_IMPORTS = frozenset(
     {
         "conftest", "dvc", "fastapi", "httpx", "matplotlib", "mpl_toolkits", "mlflow", "mypy",
         "mypyc", "numpy", "pandas", "pandera", "pre_commit", "pre_commit_hooks", "py",
-        "pydantic", "pylab", "pytest", "ruff", "sklearn", "tests", "typer", "uvicorn", "yaml",
+        "pydantic", "pylab", "pytest", "ruamel", "ruff", "sklearn", "tests", "typer", "uvicorn",
+        "yaml",
     }
 )  # fmt: skip
 

@@ -304,6 +304,34 @@ def test_registered_model_is_promoted_through_the_environment_file(project: Path
     run(project, "git", "checkout", "--", "environments")
 
 
+def test_serve_by_alias_serves_the_version_the_registry_names(project: Path) -> None:
+    # given production pointed at version 1 in the embedded registry (the test above)
+    port = free_port()
+    command = ["uv", "run", "--frozen", "income-classifier", "serve", "--alias", "production",
+               "--port", str(port)]  # fmt: skip
+
+    # when the server starts from the registry instead of models/
+    with subprocess.Popen(
+        command, cwd=project, env=PROJECT_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as server:
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}/health", server)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10) as answer:
+                version = json.loads(answer.read())
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
+
+    # then it says which version it serves, and the commit that version was registered from
+    head = run(project, "git", "rev-parse", "HEAD").stdout.strip()
+    assert version["model_version"] == "1" and version["commit"] == head, version
+
+    # and an alias that points nowhere is refused with a message, not a traceback
+    missing = run(project, "uv", "run", "--frozen", "income-classifier", "serve", "--alias",
+                  "canary", check=False)  # fmt: skip
+    assert missing.returncode == 1 and "Cannot serve income-classifier@canary" in missing.stderr
+
+
 def test_bad_data_stops_the_pipeline_at_validate_with_a_summary(project: Path) -> None:
     # given the raw data with a column missing and one age out of range
     commit_all(project, "Tune the learning rate")

@@ -2,14 +2,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from typer.testing import CliRunner, Result
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.promote import register, tag_image
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking import RunRef
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = Path(__file__).parent / "data" / "sample.csv"  # 300 real rows of data/raw/adult.csv
+
+GATE = load_params(ROOT / "params.yaml").evaluate.gate_metric
+DIGEST = "sha256:" + "ab" * 32
 
 RunCli = Callable[..., Result]
 
@@ -57,3 +65,23 @@ def sample() -> pd.DataFrame:
 def run_cli(tmp_path: Path) -> Iterator[RunCli]:
     with scratch_directory(tmp_path) as run:
         yield run
+
+
+@pytest.fixture
+def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list[int]]]:
+    """Versions 1 (the trained model), 2 (worse on the gate metric) and 3 (better)."""
+    ref = RunRef.read(trained / "models" / "run.json")
+    client = MlflowClient(tracking_uri=ref.tracking_uri)
+    name = f"model-{tmp_path.name}"
+    baseline = client.get_run(ref.run_id).data.metrics[f"test_{GATE}"]
+    versions = [register(client, name, ref.run_id, {}).version]
+    for shift in (-0.1, +0.01):
+        run = client.create_run(ref.experiment_id)
+        client.log_metric(run.info.run_id, f"test_{GATE}", baseline + shift)
+        client.set_terminated(run.info.run_id)
+        created = client.create_model_version(name, f"runs:/{ref.run_id}/model", run.info.run_id)
+        versions.append(int(created.version))
+    for number in versions:
+        tag_image(client, name, number, DIGEST)
+    mlflow.set_tracking_uri(ref.tracking_uri)
+    yield client, versions

@@ -1,29 +1,30 @@
 """Promotion: the registry follows the environment file, behind a gate, and rolls back by revert."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import DIGEST, ROOT
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.package_name }}.promote import (
+    RAN_IN_TAG,
     PromotionRefusedError,
+    RegistrationError,
     gate,
     read_environment,
     reconcile,
     register,
-    tag_image,
 )
+from {{ cookiecutter.package_name }}.schema import LABELS
 from {{ cookiecutter.package_name }}.settings import load_params
 from {{ cookiecutter.package_name }}.tracking import RunRef
 
 PARAMS = load_params(ROOT / "params.yaml")
 GATE = PARAMS.evaluate.gate_metric
 TOLERANCE = PARAMS.promote.tolerance
-DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_gate(candidate: float, current: float | None, reason: str | None, allow
 
     assert decision.allowed is allowed, decision.message
     if not allowed:
-        assert "override_reason" in decision.message, "a refusal must say how to override it"
+        assert "worse by" in decision.message, "a refusal must say by how much"
 
 
 def test_gate_knows_lower_is_better_for_losses() -> None:
@@ -51,32 +52,14 @@ def test_gate_knows_lower_is_better_for_losses() -> None:
     assert not gate("log_loss", 0.35, 0.30, tolerance=0, override_reason=None).allowed
 
 
-@pytest.fixture
-def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list[int]]]:
-    """Versions 1 (the trained model), 2 (worse on the gate metric) and 3 (better)."""
-    ref = RunRef.read(trained / "models" / "run.json")
-    client = MlflowClient(tracking_uri=ref.tracking_uri)
-    name = f"model-{tmp_path.name}"
-    baseline = client.get_run(ref.run_id).data.metrics[f"test_{GATE}"]
-    versions = [register(client, name, ref.run_id, {})]
-    for shift in (-0.1, +0.01):
-        run = client.create_run(ref.experiment_id)
-        client.log_metric(run.info.run_id, f"test_{GATE}", baseline + shift)
-        client.set_terminated(run.info.run_id)
-        created = client.create_model_version(name, f"runs:/{ref.run_id}/model", run.info.run_id)
-        versions.append(int(created.version))
-    for number in versions:
-        tag_image(client, name, number, DIGEST)
-    mlflow.set_tracking_uri(ref.tracking_uri)
-    yield client, versions
-
-
-def promote_to(client: MlflowClient, tmp_path: Path, version: int | None, **extra: object) -> str:
+def promote_to(
+    client: MlflowClient, tmp_path: Path, version: int | None, commit: str = "abc", **extra: object
+) -> str:
     name = client.search_registered_models()[-1].name
     spec = {"model": {"name": name, "version": version}, "image": {"digest": DIGEST}, **extra}
     path = tmp_path / "production.yaml"
     path.write_text(yaml.safe_dump(spec))
-    return reconcile(client, read_environment(path), "production", GATE, TOLERANCE)
+    return reconcile(client, read_environment(path), "production", GATE, TOLERANCE, commit)
 
 
 def alias_of(client: MlflowClient) -> int:
@@ -94,8 +77,49 @@ def test_promote_is_idempotent_and_a_revert_rolls_back(
     assert "from version" in promote_to(client, tmp_path, better)
     assert alias_of(client) == better
     # reverting the file's change puts back a version production ran before: no gate
-    assert "rolled back" in promote_to(client, tmp_path, first)
+    assert "rolled back" in promote_to(client, tmp_path, first, commit="revert")
     assert alias_of(client) == first
+    name = client.search_registered_models()[-1].name
+    tags = client.get_model_version(name, str(first)).tags
+    deployed = tags[RAN_IN_TAG.format(alias="production")]
+    assert deployed == "revert", "the registry does not record which commit deployed the version"
+
+
+def test_reverting_the_first_promotion_leaves_production_empty(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, _, _) = registry
+    promote_to(client, tmp_path, first)
+
+    assert "no longer runs" in promote_to(client, tmp_path, None)
+    with pytest.raises(MlflowException):
+        alias_of(client)
+    assert "nothing to change" in promote_to(client, tmp_path, None)
+
+
+def test_a_commit_is_registered_once(trained: Path, tmp_path: Path) -> None:
+    ref = RunRef.read(trained / "models" / "run.json")
+    client = MlflowClient(tracking_uri=ref.tracking_uri)
+    name = f"model-{tmp_path.name}"
+
+    first = register(client, name, ref.run_id, {"git_commit": "aaa"})
+    rerun = register(client, name, ref.run_id, {"git_commit": "aaa"})
+    next_commit = register(client, name, ref.run_id, {"git_commit": "bbb"})
+
+    assert (first.created, rerun.created, next_commit.created) == (True, False, True)
+    assert rerun.version == first.version and next_commit.version == first.version + 1
+    # and the registered version is the model itself: it loads and predicts
+    mlflow.set_tracking_uri(ref.tracking_uri)
+    model = mlflow.sklearn.load_model(f"models:/{name}/{first.version}")
+    assert tuple(model.classes_) == LABELS
+
+
+def test_a_run_missing_from_the_store_is_not_registered(trained: Path, tmp_path: Path) -> None:
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'elsewhere.db'}")
+
+    with pytest.raises(RegistrationError, match="MLFLOW_TRACKING_URI"):
+        register(client, "model", "0123456789abcdef", {"git_commit": "aaa"})
+    assert not client.search_registered_models(), "a model was created for a run it cannot find"
 
 
 def test_a_worse_candidate_needs_a_reason(

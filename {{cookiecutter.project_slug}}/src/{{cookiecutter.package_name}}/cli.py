@@ -163,15 +163,47 @@ def serve_command(
     model_dir: Annotated[Path, typer.Option(help="Model to serve.", file_okay=False)] = Path(
         "models/model"
     ),
+    alias: Annotated[
+        str | None,
+        typer.Option(help="Serve the registry's version under this alias instead (staging...)."),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, GET /version."""
+    import tempfile
+
     import uvicorn
+    from mlflow.exceptions import MlflowException
 
-    from {{ cookiecutter.package_name }}.serve import create_app
+    from {{ cookiecutter.package_name }}.serve import create_app, fetch_registered
+    from {{ cookiecutter.package_name }}.tracking import tracking_uri
 
-    uvicorn.run(create_app(model_dir), host=host, port=port)
+    if alias is None:
+        uvicorn.run(create_app(model_dir), host=host, port=port)
+        return
+    name = load_params(params_file).mlflow.model_name
+    with tempfile.TemporaryDirectory(prefix="registered-model-") as download:
+        try:
+            model_dir, provenance = fetch_registered(name, alias, Path(download))
+        except MlflowException as error:
+            typer.echo(f"Cannot serve {name}@{alias} from {tracking_uri()}: {error}", err=True)
+            raise typer.Exit(code=1) from None
+        typer.echo(f"Serving {name} version {provenance['model_version']} ({alias})", err=True)
+        uvicorn.run(create_app(model_dir, provenance), host=host, port=port)
+
+
+OutputsOption = Annotated[
+    Path | None,
+    typer.Option(help="Also append name=value lines here (a GitHub step's $GITHUB_OUTPUT)."),
+]
+
+
+def _write_outputs(path: Path | None, **values: object) -> None:
+    if path is not None:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
 @app.command("register")
@@ -180,18 +212,30 @@ def register_command(
     run_file: Annotated[Path, typer.Option(help="run.json from train.", exists=True)] = Path(
         "models/run.json"
     ),
+    commit: Annotated[
+        str | None, typer.Option(help="Commit being released; default: the checked-out one.")
+    ] = None,
+    outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Register the trained model as a new version and point ALIAS at it."""
+    """Register the trained model as a new version and point ALIAS at it (once per commit)."""
     from {{ cookiecutter.package_name }} import promote, tracking
 
     ref = tracking.RunRef.read(run_file)
     name = load_params(params_file).mlflow.model_name
     client = tracking.client()
-    tags = {"git_commit": ref.git_commit, "data_version": ref.data_version}
-    version = promote.register(client, name, ref.run_id, tags)
+    released = commit or tracking.git_state()["git_commit"]
+    tags = {"git_commit": released, "data_version": ref.data_version}
+    try:
+        registration = promote.register(client, name, ref.run_id, tags)
+    except promote.RegistrationError as error:
+        typer.echo(f"Cannot register {name}: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    version = registration.version
     client.set_registered_model_alias(name, alias, str(version))
-    typer.echo(f"Registered {name} version {version} from run {ref.run_id}; {alias} -> {version}")
+    how = "Registered" if registration.created else "Already registered for this commit:"
+    typer.echo(f"{how} {name} version {version} from run {ref.run_id}; {alias} -> {version}")
+    _write_outputs(outputs, version=version)
 
 
 @app.command("tag-image")
@@ -207,6 +251,40 @@ def tag_image_command(
     client = tracking.client()
     promote.tag_image(client, name, version, digest)
     typer.echo(f"{name} version {version} is served by {digest}")
+
+
+@app.command("propose-promotion")
+def propose_promotion_command(
+    version: Annotated[int, typer.Option(help="The candidate model version.")],
+    digest: Annotated[str, typer.Option(help="Its serving image's digest, sha256:<64 hex>.")],
+    environment_file: Annotated[
+        Path, typer.Option(help="The environment file to edit.", exists=True, dir_okay=False)
+    ] = Path("environments/production.yaml"),
+    body: Annotated[Path, typer.Option(help="Where the pull request body goes.")] = Path(
+        "reports/promotion/body.md"
+    ),
+    outputs: OutputsOption = None,
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Edit ENVIRONMENT_FILE to name VERSION and write the pull request that proposes it."""
+    from {{ cookiecutter.package_name }} import proposal, tracking
+
+    params = load_params(params_file)
+    proposed = proposal.propose(
+        tracking.client(),
+        params.mlflow.model_name,
+        version,
+        alias=environment_file.stem,
+        gate_metric=params.evaluate.gate_metric,
+        tolerance=params.promote.tolerance,
+        environment_file=environment_file.as_posix(),
+    )
+    proposal.edit_environment(environment_file, version, digest)
+    body.parent.mkdir(parents=True, exist_ok=True)
+    body.write_text(proposed.body, encoding="utf-8")
+    typer.echo(proposed.body)
+    typer.echo(f"{environment_file} now names version {version}; body in {body}", err=True)
+    _write_outputs(outputs, title=proposed.title)
 
 
 @app.command("promote")
@@ -226,6 +304,7 @@ def promote_command(
             alias=environment_file.stem,
             gate_metric=params.evaluate.gate_metric,
             tolerance=params.promote.tolerance,
+            commit=tracking.git_state()["git_commit"],
         )
     except promote.PromotionRefusedError as refused:
         typer.echo(f"Promotion refused: {refused}", err=True)

@@ -18,11 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from {{ cookiecutter.package_name }}.evaluate import gain
 
 IMAGE_DIGEST_TAG = "image_digest"
-RAN_IN_TAG = "ran_in_{alias}"  # set on every version an alias has pointed at: the audit trail
+# Set on every version an alias has pointed at, to the commit of the environment file that put
+# it there: the registry's side of the audit trail (the file's git history is the other).
+RAN_IN_TAG = "ran_in_{alias}"
 
 
 class PromotionRefusedError(RuntimeError):
     """The environment file asks for something the registry or the gate cannot accept."""
+
+
+class RegistrationError(RuntimeError):
+    """The trained model cannot be registered where MLFLOW_TRACKING_URI points."""
 
 
 class ModelRef(BaseModel):
@@ -75,21 +81,60 @@ def gate(
             True, f"{summary}: worse by {worse_by:.4f}, overridden: {override_reason}"
         )
     return GateDecision(
-        False,
-        f"{summary}: worse by {worse_by:.4f}, more than the tolerance {tolerance}. Set "
-        "`override_reason` in the environment file to promote it anyway.",
+        False, f"{summary}: worse by {worse_by:.4f}, more than the tolerance {tolerance}"
     )
 
 
-def register(client: MlflowClient, name: str, run_id: str, tags: dict[str, str]) -> int:
-    """A new version of `name` from the model the run logged."""
+@dataclass(frozen=True)
+class Registration:
+    version: int
+    created: bool  # False: this commit's model was registered before (a re-run)
+
+
+def register(
+    client: MlflowClient,
+    name: str,
+    run_id: str,
+    tags: dict[str, str],
+    artifact_name: str = "model",  # train.MODEL_DIR, the name the run logged its model under
+) -> Registration:
+    """A new version of `name` from the model the run logged, once per `git_commit` tag.
+
+    Re-running a release for the same commit finds the version it registered, so a retried
+    workflow never leaves two versions of one commit.
+    """
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise RegistrationError(
+            f"run {run_id} is not in the tracking store at {client.tracking_uri}. Train with "
+            "MLFLOW_TRACKING_URI pointing there (the pull request's pipeline does when the "
+            "repository variable is set), or retrain here with `dvc repro --force train`."
+        ) from None
+    # MLflow 3 keeps a logged model apart from its run's artifacts: register that model.
+    logged = [
+        model
+        for model in client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
+        if model.name == artifact_name
+    ]
+    if not logged:
+        raise RegistrationError(f"run {run_id} logged no model named {artifact_name!r}")
+    model_id = logged[-1].model_id
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
-    source = f"runs:/{run_id}/model"
-    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags)
-    return int(version.version)
+    if commit := tags.get("git_commit"):
+        query = f"name = '{name}' and tags.git_commit = '{commit}'"
+        for existing in client.search_model_versions(query):
+            if existing.run_id == run_id:
+                return Registration(int(existing.version), created=False)
+    version = client.create_model_version(
+        name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id
+    )
+    return Registration(int(version.version), created=True)
 
 
 def tag_image(client: MlflowClient, name: str, version: int, digest: str) -> None:
@@ -111,11 +156,20 @@ def reconcile(
     alias: str,
     gate_metric: str,
     tolerance: float,
+    commit: str = "unknown",
 ) -> str:
-    """Point `alias` at the file's version; returns what happened, raises PromotionRefusedError."""
+    """Point `alias` at the file's version; returns what happened, raises PromotionRefusedError.
+
+    `commit` is the environment file's commit, recorded on the version as the deployment.
+    """
     name, wanted = environment.model.name, environment.model.version
+    now = current_version(client, name, alias)
     if wanted is None:
-        raise PromotionRefusedError(f"the environment file names no version of {name}")
+        # Only a revert of the first promotion gets here: the environment runs nothing again.
+        if now is None:
+            return f"{alias} runs no version of {name}: nothing to change"
+        client.delete_registered_model_alias(name, alias)
+        return f"{alias} no longer runs {name} (was version {now}): the file names no version"
     try:
         version = client.get_model_version(name, str(wanted))
     except MlflowException:
@@ -128,13 +182,13 @@ def reconcile(
             f"image {environment.image.digest} was not built for {name} version {wanted} "
             f"(its image is {recorded or 'not recorded'})"
         )
-    now = current_version(client, name, alias)
     if now == wanted:
         return f"{alias} already runs {name} version {wanted}: nothing to change"
     ran_here = RAN_IN_TAG.format(alias=alias)
     if ran_here in version.tags:
         # A version this environment ran before: a rollback (a reverted file), not a candidate.
         client.set_registered_model_alias(name, alias, str(wanted))
+        client.set_model_version_tag(name, str(wanted), ran_here, commit)
         return f"{alias} rolled back to {name} version {wanted} (from version {now})"
     decision = gate(
         gate_metric,
@@ -144,9 +198,12 @@ def reconcile(
         override_reason=environment.override_reason,
     )
     if not decision.allowed:
-        raise PromotionRefusedError(decision.message)
+        raise PromotionRefusedError(
+            f"{decision.message}. Set `override_reason` in the environment file to promote it "
+            "anyway."
+        )
     client.set_registered_model_alias(name, alias, str(wanted))
-    client.set_model_version_tag(name, str(wanted), ran_here, "true")
+    client.set_model_version_tag(name, str(wanted), ran_here, commit)
     moved = f"from version {now}" if now is not None else "for the first time"
     return f"{alias} now runs {name} version {wanted} ({moved}); {decision.message}"
 

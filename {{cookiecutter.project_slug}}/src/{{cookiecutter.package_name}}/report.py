@@ -135,26 +135,31 @@ def _staleness(report: Report) -> str:
 
 def _metrics(report: Report) -> str:
     assert report.head is not None
-    base = report.base.metrics if report.base else {}
     base_label = f"base `{report.base.revision}`" if report.base else "base"
-    lines = [
-        "### Metrics (test split)",
-        "",
-        f"| metric | {base_label} | this change | change |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    names = sorted(report.head.metrics, key=lambda name: (name != report.gate_metric, name))
-    for name in names:
-        after = report.head.metrics[name]
-        before = base.get(name)
-        label = f"**{name}** (gate)" if name == report.gate_metric else name
-        if before is None:
-            lines.append(f"| {label} | — | {after:.4f} | new |")
+    table = metrics_table(
+        report.base.metrics if report.base else {},
+        report.head.metrics,
+        report.gate_metric,
+        labels=(base_label, "this change"),
+    )
+    return f"### Metrics (test split)\n\n{table}"
+
+
+def metrics_table(
+    before: dict[str, float], after: dict[str, float], gate_metric: str, labels: tuple[str, str]
+) -> str:
+    """Every metric of `after` against `before`, the gate metric first, gains marked."""
+    lines = [f"| metric | {labels[0]} | {labels[1]} | change |", "| --- | ---: | ---: | ---: |"]
+    for name in sorted(after, key=lambda name: (name != gate_metric, name)):
+        value, previous = after[name], before.get(name)
+        label = f"**{name}** (gate)" if name == gate_metric else name
+        if previous is None:
+            lines.append(f"| {label} | — | {value:.4f} | new |")
             continue
-        arrow = "" if after == before else ("▲" if after > before else "▼")
-        mark = "" if after == before else (" ✅" if gain(name, before, after) > 0 else " ⚠️")
+        arrow = "" if value == previous else ("▲" if value > previous else "▼")
+        mark = "" if value == previous else (" ✅" if gain(name, previous, value) > 0 else " ⚠️")
         lines.append(
-            f"| {label} | {before:.4f} | {after:.4f} | {arrow} {after - before:+.4f}{mark} |"
+            f"| {label} | {previous:.4f} | {value:.4f} | {arrow} {value - previous:+.4f}{mark} |"
         )
     return "\n".join(lines)
 
@@ -163,18 +168,20 @@ def _params(report: Report) -> str:
     assert report.head is not None
     if report.base is None:
         return ""
-    before, after = report.base.params, report.head.params
+    table = params_table(report.base.params, report.head.params, labels=("base", "this change"))
+    if not table:
+        return "### Parameters\n\nNo parameter changed."
+    return f"### Parameters that changed\n\n{table}"
+
+
+def params_table(before: dict[str, Any], after: dict[str, Any], labels: tuple[str, str]) -> str:
+    """The parameters whose values differ; empty when none does."""
     changed = sorted(
         name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
     )
     if not changed:
-        return "### Parameters\n\nNo parameter changed."
-    lines = [
-        "### Parameters that changed",
-        "",
-        "| parameter | base | this change |",
-        "| --- | --- | --- |",
-    ]
+        return ""
+    lines = [f"| parameter | {labels[0]} | {labels[1]} |", "| --- | --- | --- |"]
     for name in changed:
         lines.append(f"| `{name}` | {_value(before.get(name))} | {_value(after.get(name))} |")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ import pandera.pandas as pa
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.schema import (
     POSITIVE_LABEL,
     CensusIncome,
@@ -160,7 +161,22 @@ def load_provenance(model_dir: Path) -> dict[str, str]:
     }
 
 
-def create_app(model_dir: Path = MODEL_DIR) -> FastAPI:
+def fetch_registered(name: str, alias: str, destination: Path) -> tuple[Path, dict[str, str]]:
+    """Download the version `alias` points at from the registry: its model and provenance."""
+    client = tracking.client()
+    version = client.get_model_version_by_alias(name, alias)  # MlflowException if none
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    uri = f"models:/{name}/{version.version}"
+    model_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
+    return Path(model_dir), {
+        "model_name": name,
+        "model_version": str(version.version),
+        "commit": version.tags.get("git_commit", "unknown"),
+        "run_id": version.run_id or "unknown",
+    }
+
+
+def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = None) -> FastAPI:
     checks = residual_checks()
 
     @asynccontextmanager
@@ -177,7 +193,7 @@ def create_app(model_dir: Path = MODEL_DIR) -> FastAPI:
         app.state.classes = model.classes_
         app.state.positive = positive
         app.state.batcher = MicroBatcher(score, max_rows=MAX_BATCH)
-        app.state.provenance = load_provenance(model_dir)
+        app.state.provenance = provenance or load_provenance(model_dir)
         worker = asyncio.create_task(app.state.batcher.run())
         yield
         worker.cancel()

@@ -27,11 +27,7 @@ class RunRef:
 
     @property
     def url(self) -> str | None:
-        """The run's page when a tracking server is configured; None for a local store."""
-        if self.tracking_uri.startswith(("http://", "https://")):
-            base = self.tracking_uri.rstrip("/")
-            return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
-        return None
+        return run_url(self.tracking_uri, self.experiment_id, self.run_id)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -39,6 +35,13 @@ class RunRef:
     @classmethod
     def read(cls, path: Path) -> "RunRef":
         return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The run's page when the store is a tracking server; None for a local store."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return None
 
 
 def tracking_uri() -> str:

@@ -1,0 +1,87 @@
+"""The promotion pull request: the environment file it edits and the report its body carries."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import DIGEST, GATE, ROOT
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }}.promote import read_environment, reconcile
+from {{ cookiecutter.package_name }}.proposal import edit_environment, propose
+from {{ cookiecutter.package_name }}.settings import load_params
+
+TOLERANCE = load_params(ROOT / "params.yaml").promote.tolerance
+
+
+@pytest.fixture
+def production_file(tmp_path: Path) -> Path:
+    path = tmp_path / "production.yaml"
+    shutil.copyfile(ROOT / "environments" / "production.yaml", path)
+    return path
+
+
+def test_the_edit_names_the_candidate_and_keeps_the_comments(production_file: Path) -> None:
+    comments = [line for line in production_file.read_text().splitlines() if line.startswith("#")]
+    text = production_file.read_text().replace(
+        "override_reason: null", "override_reason: argued for the last candidate"
+    )
+    production_file.write_text(text)
+
+    edit_environment(production_file, 7, DIGEST)
+
+    environment = read_environment(production_file)
+    assert (environment.model.version, environment.image.digest) == (7, DIGEST)
+    assert environment.override_reason is None, "an old candidate's reason carried over"
+    kept = [line for line in production_file.read_text().splitlines() if line.startswith("#")]
+    assert kept == comments
+
+
+def test_a_malformed_digest_leaves_the_file_alone(production_file: Path) -> None:
+    before = production_file.read_text()
+
+    with pytest.raises(ValueError, match="digest"):
+        edit_environment(production_file, 7, "latest")
+    assert production_file.read_text() == before
+
+
+def test_the_first_proposal_shows_the_candidate(
+    registry: tuple[MlflowClient, list[int]],
+) -> None:
+    client, (first, _, _) = registry
+    name = client.search_registered_models()[-1].name
+
+    proposal = propose(client, name, first, "production", GATE, TOLERANCE, "production.yaml")
+
+    assert proposal.title == f"Promote {name} version {first} to production"
+    assert proposal.decision.allowed
+    assert "first promotion" in proposal.body
+    assert f"**{GATE}** (gate)" in proposal.body and DIGEST in proposal.body
+
+
+def _promote(client: MlflowClient, tmp_path: Path, name: str, version: int) -> None:
+    path = tmp_path / "production.yaml"
+    spec = {"model": {"name": name, "version": version}, "image": {"digest": DIGEST}}
+    path.write_text(yaml.safe_dump(spec))
+    reconcile(client, read_environment(path), "production", GATE, TOLERANCE)
+
+
+def test_a_candidate_is_compared_with_production(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, worse, better) = registry
+    name = client.search_registered_models()[-1].name
+    _promote(client, tmp_path, name, first)
+    production = client.get_run(client.get_model_version(name, str(first)).run_id or "")
+    baseline = production.data.metrics[f"test_{GATE}"]
+
+    up = propose(client, name, better, "production", GATE, TOLERANCE, "production.yaml")
+    down = propose(client, name, worse, "production", GATE, TOLERANCE, "production.yaml")
+
+    assert up.decision.allowed and "✅" in up.body
+    row = f"| **{GATE}** (gate) | {baseline:.4f} | {baseline + 0.01:.4f} | ▲ +0.0100 ✅ |"
+    assert row in up.body
+    assert f"production (v{first})" in up.body and f"candidate (v{better})" in up.body
+    assert not down.decision.allowed
+    assert "❌" in down.body and "override_reason" in down.body, "a refusal must say what to do"
