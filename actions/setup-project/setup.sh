@@ -2,6 +2,20 @@
 # Install the locked environment, put it on PATH, and say where data and runs go.
 set -euo pipefail
 
+case "$SETUP_REQUIRE_TRACKING_SERVER" in
+  true)
+    if [[ -z "$SETUP_MLFLOW_TRACKING_URI" ]]; then
+      echo "::error::Set the repository variable MLFLOW_TRACKING_URI to your MLflow tracking server (Settings > Secrets and variables > Actions > Variables): this job registers or promotes models, and a registry inside the job would vanish with it"
+      exit 1
+    fi
+    ;;
+  false) ;;
+  *)
+    echo "::error::require-tracking-server must be \"true\" or \"false\", not '$SETUP_REQUIRE_TRACKING_SERVER'"
+    exit 1
+    ;;
+esac
+
 if [[ ! -f uv.lock ]]; then
   echo "::error::No uv.lock in $PWD: check out the repository before setting it up"
   exit 1
