@@ -28,6 +28,12 @@ class WorkflowRun:
     log: str
     artifacts: Path  # $STANDIN_ARTIFACTS: one folder per uploaded artifact
     cml_calls: list[dict[str, Any]]  # what `cml` was asked to post, in order
+    records: Path  # $STANDIN_LOG: what the other stand-ins were asked to do, one JSONL each
+
+    def recorded(self, standin: str) -> list[dict[str, Any]]:
+        """What the `standin` stand-in recorded in this run (docker, app-token), in order."""
+        log = self.records / f"{standin}.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
     @property
     def succeeded(self) -> bool:
@@ -56,6 +62,7 @@ def run_workflow(
     event_name: str = "pull_request",
     job: str | None = None,
     variables: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
     timeout: float = 900,
 ) -> WorkflowRun:
     """Run `.github/workflows/<workflow>` in `repo` (act copies it, history included)."""
@@ -87,6 +94,8 @@ def run_workflow(
         command += ["--local-repository", f"{spec}={standin}"]
     for name, value in (variables or {}).items():
         command += ["--var", f"{name}={value}"]
+    for name, value in (secrets or {}).items():
+        command += ["--secret", f"{name}={value}"]
     if job:
         command += ["--job", job]
     completed = subprocess.run(
@@ -103,18 +112,30 @@ def run_workflow(
         [json.loads(line) for line in cml_log.read_text().splitlines()] if cml_log.exists() else []
     )
     cml_log.unlink(missing_ok=True)
-    return WorkflowRun(completed.returncode, completed.stdout + completed.stderr, artifacts, calls)
+    log = completed.stdout + completed.stderr
+    return WorkflowRun(completed.returncode, log, artifacts, calls, records)
 
 
-def trained_repository(root: Path) -> Path:
-    """A generated repository as on GitHub after its first model: `main` trained and
-    committed, its data, outputs and run cache pushed to the DVC remote beside it."""
+def generated_repository(root: Path) -> Path:
+    """A generated repository with its environment installed, as its author has it."""
     origin = bake(root)
     run(origin, "uv", "sync", "--frozen")
-    run(origin, "uv", "run", "--frozen", "dvc", "repro")
+    return origin
+
+
+def train_and_push(origin: Path, *, tracking_uri: str | None = None) -> None:
+    """Train `main` and commit it, and push its data, outputs and run cache to the DVC remote
+    beside it: the repository as on GitHub after its first model."""
+    tracking = ("env", f"MLFLOW_TRACKING_URI={tracking_uri}") if tracking_uri else ()
+    run(origin, *tracking, "uv", "run", "--frozen", "dvc", "repro")
     run(origin, "git", "add", "--all")
     run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
     run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+
+
+def trained_repository(root: Path) -> Path:
+    origin = generated_repository(root)
+    train_and_push(origin)
     return origin
 
 

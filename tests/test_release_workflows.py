@@ -1,0 +1,330 @@
+"""The generated `main.yml` and `promote.yml`, run for real under `act`: merge -> release ->
+promotion pull request -> merge -> production, and rollback by revert.
+
+A module fixture plays GitHub and the team's servers: a generated repository whose `main` has a
+trained model (its data and run cache in the DVC remote beside it), the GitHub API stand-in
+backed by that repository (so the promotion branch and its merge are real git), and an MLflow
+tracking server on loopback whose backend store is PostgreSQL. The tests run in order, as the
+story of one repository: each merges something into `main` and runs the workflow GitHub would.
+"""
+
+import json
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import run
+from servers import mlflow_server, postgres
+from standins.github_api import GitHubState, github_api
+from workflow_runs import (
+    REPOSITORY,
+    WorkflowRun,
+    checkout,
+    generated_repository,
+    run_workflow,
+    train_and_push,
+)
+
+pytestmark = pytest.mark.slow
+
+MODEL = "income-classifier"
+PROMOTION_BRANCH = "promote/production"
+RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
+
+
+@dataclass
+class GitHub:
+    origin: Path  # the repository on "GitHub", `main` checked out
+    dvc_remote: Path
+    tracking_uri: str  # the MLflow server the repository variable names
+    api_url: str
+    api: GitHubState
+    scratch: Path
+    runs: int = 0  # workflow runs so far, to name their scratch folders
+
+
+@pytest.fixture(scope="module")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
+    root = tmp_path_factory.mktemp("release")
+    origin = generated_repository(root)
+    # The first model is a weak one (few boosting rounds), so that a later one can beat it.
+    set_max_iter(origin, 5)
+    with (
+        postgres() as database,
+        mlflow_server(origin, database, root / "mlflow-artifacts") as tracking_uri,
+        github_api(repository=origin) as (api_url, state),
+    ):
+        train_and_push(origin, tracking_uri=tracking_uri)
+        dvc_remote = root / f"{origin.name}-dvc-remote"
+        yield GitHub(origin, dvc_remote, tracking_uri, api_url, state, root)
+
+
+def set_max_iter(clone: Path, rounds: int) -> None:
+    params = clone / "params.yaml"
+    text = re.sub(r"max_iter: \d+", f"max_iter: {rounds}", params.read_text(), count=1)
+    params.write_text(text)
+
+
+def merge(github: GitHub, name: str, change: Callable[[Path], None]) -> str:
+    """A developer's pull request `name`, merged into main with a merge commit; returns it."""
+    clone = github.scratch / f"developer-{name}"
+    run(github.scratch, "git", "clone", "--quiet", str(github.origin), clone.name)
+    run(clone, "git", "checkout", "--quiet", "-b", name)
+    change(clone)
+    run(clone, "git", "commit", "--quiet", "--all", "--message", f"Change: {name}")
+    run(clone, "git", "push", "--quiet", "origin", name)
+    run(github.origin, "git", "merge", "--quiet", "--no-ff", "--no-edit", name)
+    return head(github.origin)
+
+
+def head(repository: Path, revision: str = "HEAD") -> str:
+    return run(repository, "git", "rev-parse", revision).stdout.strip()
+
+
+def run_on_main(github: GitHub, workflow: str, *, unset: str | None = None) -> WorkflowRun:
+    """Check main out afresh, as CI does, and run `workflow` for the push that moved it (with
+    the repository variable `unset` missing)."""
+    github.runs += 1
+    clone = checkout(github.origin, "main", github.scratch / f"ci-{github.runs}")
+    event = {
+        "ref": "refs/heads/main",
+        "after": head(clone),
+        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+    }
+    return run_workflow(
+        clone,
+        workflow,
+        event,
+        github.scratch / f"act-{github.runs}",
+        api_url=github.api_url,
+        event_name="push",
+        variables={
+            name: value
+            for name, value in {
+                "MLFLOW_TRACKING_URI": github.tracking_uri,
+                "DVC_REMOTE_URL": str(github.dvc_remote),
+                "RELEASE_APP_ID": "123456",
+            }.items()
+            if name != unset
+        },
+        secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
+    )
+
+
+def registry(github: GitHub) -> dict[str, Any]:
+    """The server's view through its REST API: versions (tags, run) and aliases."""
+    api = f"{github.tracking_uri}/api/2.0/mlflow"
+    search = urllib.parse.urlencode({"filter": f"name = '{MODEL}'"})
+    versions = rest(f"{api}/model-versions/search?{search}").get("model_versions", [])
+    model = rest(f"{api}/registered-models/get?name={MODEL}") if versions else {}
+    return {
+        "versions": {
+            int(version["version"]): {
+                "tags": {tag["key"]: tag["value"] for tag in version.get("tags", [])},
+                "run_id": version.get("run_id"),
+            }
+            for version in versions
+        },
+        "aliases": {
+            alias["alias"]: int(alias["version"])
+            for alias in model.get("registered_model", {}).get("aliases", [])
+        },
+    }
+
+
+def rest(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return dict(json.load(response))
+
+
+def open_promotions(github: GitHub) -> list[dict[str, Any]]:
+    return [
+        pull
+        for pull in github.api.pulls.values()
+        if pull["state"] == "open" and pull["head"]["ref"] == PROMOTION_BRANCH
+    ]
+
+
+def environment_on(github: GitHub, revision: str) -> dict[str, Any]:
+    shown = run(github.origin, "git", "show", f"{revision}:environments/production.yaml")
+    return dict(yaml.safe_load(shown.stdout))
+
+
+def edit_production(version: int, digest: str, reason: str | None = None) -> Callable[[Path], None]:
+    """A hand-made promotion: what a person who edits production.yaml directly merges."""
+
+    def edit(clone: Path) -> None:
+        path = clone / "environments" / "production.yaml"
+        spec = yaml.safe_load(path.read_text())
+        spec["model"]["version"], spec["image"]["digest"] = version, digest
+        spec["override_reason"] = reason
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    return edit
+
+
+def failure_context(result: WorkflowRun) -> str:
+    return f"workflow log (end):\n{result.log[-8000:]}"
+
+
+def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: GitHub) -> None:
+    # given a merged pull request that changes no model input
+    def document(clone: Path) -> None:
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + "\nRelease notes live in the promotion PR.\n")
+
+    merged = merge(github, "docs", document)
+
+    # when main.yml runs for the push
+    result = run_on_main(github, "main.yml")
+
+    # then the model main already had is version 1, on staging, built into an image
+    assert result.succeeded, failure_context(result)
+    assert RETRAINED not in result.log, "main retrained a model the run cache had"
+    state = registry(github)
+    assert list(state["versions"]) == [1] and state["aliases"] == {"staging": 1}
+    tags = state["versions"][1]["tags"]
+    trained = json.loads((github.origin / "models" / "run.json").read_text())
+    assert state["versions"][1]["run_id"] == trained["run_id"], "not the reviewed model's run"
+    assert tags["git_commit"] == merged and tags["data_version"] == trained["data_version"]
+    [build] = [record for record in result.recorded("docker") if "tags" in record]
+    assert build["tags"] == [f"ghcr.io/{REPOSITORY}:{merged}"] and build["push"]
+    assert build["build_args"]["GIT_COMMIT"] == merged
+    assert build["build_args"]["MODEL_VERSION"] == "1"
+    assert tags["image_digest"] == build["digest"], "the image is not recorded on the version"
+
+    # and one promotion pull request proposes exactly that version and image
+    [promotion] = open_promotions(github)
+    assert promotion["title"] == f"Promote {MODEL} version 1 to production"
+    assert "first promotion" in promotion["body"] and build["digest"] in promotion["body"]
+    proposed = environment_on(github, PROMOTION_BRANCH)
+    assert proposed["model"]["version"] == 1 and proposed["image"]["digest"] == build["digest"]
+    changed = run(github.origin, "git", "diff", "--name-only", "main", PROMOTION_BRANCH).stdout
+    assert changed.split() == ["environments/production.yaml"]
+    assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "not one commit on main"
+    shown = run(github.origin, "git", "show", f"{PROMOTION_BRANCH}:environments/production.yaml")
+    assert "# What production runs" in shown.stdout, "the file's comments were lost"
+    [token] = result.recorded("app-token")
+    assert token == {"app_id": "123456", "contents": "write", "pull_requests": "write"}
+
+
+def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
+    # given a merged pull request whose model nobody trained (no run cache for it)
+    merged = merge(github, "more-rounds", lambda clone: set_max_iter(clone, 200))
+    [before] = open_promotions(github)
+
+    # when main.yml runs
+    result = run_on_main(github, "main.yml")
+
+    # then main trained it and said so, registered version 2, and updated the one promotion
+    assert result.succeeded, failure_context(result)
+    assert RETRAINED in result.log, "main retrained without saying so"
+    state = registry(github)
+    assert sorted(state["versions"]) == [1, 2] and state["aliases"] == {"staging": 2}
+    assert state["versions"][2]["tags"]["git_commit"] == merged
+    [after] = open_promotions(github)
+    assert after["number"] == before["number"], "a second promotion pull request was opened"
+    assert after["title"] == f"Promote {MODEL} version 2 to production"
+    assert ("PATCH", f"/repos/{REPOSITORY}/pulls/{after['number']}") in github.api.requests
+    proposed = environment_on(github, PROMOTION_BRANCH)
+    assert proposed["model"]["version"] == 2
+    assert proposed["image"]["digest"] == state["versions"][2]["tags"]["image_digest"]
+    assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "the branch stacked commits"
+
+
+def test_merging_the_promotion_deploys_it_and_running_again_changes_nothing(
+    github: GitHub,
+) -> None:
+    # given the promotion pull request, merged
+    [promotion] = open_promotions(github)
+    merged = github.api.merge(promotion["number"])
+
+    # when promote.yml runs for that push, and then once more
+    first = run_on_main(github, "promote.yml")
+    tags_after_first = registry(github)["versions"][2]["tags"]
+    again = run_on_main(github, "promote.yml")
+
+    # then production runs version 2, recorded as deployed by that merge, and nothing moved again
+    assert first.succeeded, failure_context(first)
+    assert f"production now runs {MODEL} version 2 (for the first time)" in first.log
+    assert again.succeeded, failure_context(again)
+    assert "nothing to change" in again.log
+    state = registry(github)
+    assert state["aliases"] == {"staging": 2, "production": 2}
+    assert state["versions"][2]["tags"]["ran_in_production"] == merged
+    assert state["versions"][2]["tags"] == tags_after_first
+
+
+def test_a_worse_model_is_refused_unless_the_file_says_why(github: GitHub) -> None:
+    # given a change that puts the weaker version 1 in production, with no reason given
+    digest = registry(github)["versions"][1]["tags"]["image_digest"]
+    merge(github, "back-to-v1", edit_production(1, digest))
+
+    # when promote.yml runs, it refuses and production stays on version 2
+    refused = run_on_main(github, "promote.yml")
+    assert not refused.succeeded, "a worse model was promoted without a reason"
+    assert "Promotion refused" in refused.log and "override_reason" in refused.log
+    assert registry(github)["aliases"]["production"] == 2
+
+    # when a follow-up change gives the reason, it goes through
+    reason = "version 2 misbehaves on this month's data"
+    merge(github, "back-to-v1-because", edit_production(1, digest, reason))
+    overridden = run_on_main(github, "promote.yml")
+    assert overridden.succeeded, failure_context(overridden)
+    assert f"overridden: {reason}" in overridden.log
+    assert registry(github)["aliases"]["production"] == 1
+
+
+def test_reverting_a_promotion_rolls_production_back(github: GitHub) -> None:
+    # given production on version 1 by the last two merges; revert them
+    merges = run(github.origin, "git", "rev-list", "--merges", "-2", "HEAD").stdout.split()
+    for commit in merges:  # newest first, as `git revert` of a range would
+        run(github.origin, "git", "revert", "--no-edit", "-m", "1", commit)
+
+    # when promote.yml runs for the revert
+    result = run_on_main(github, "promote.yml")
+
+    # then production is back on version 2, with no gate in the way
+    assert result.succeeded, failure_context(result)
+    assert f"production rolled back to {MODEL} version 2 (from version 1)" in result.log
+    assert registry(github)["aliases"]["production"] == 2
+
+
+@pytest.mark.parametrize(
+    ("version", "digest_of", "message"),
+    [(99, 2, "version 99 does not exist"), (1, 2, "was not built for")],
+    ids=["unknown-version", "another-versions-image"],
+)
+def test_a_version_or_image_that_does_not_exist_is_refused(
+    github: GitHub, version: int, digest_of: int, message: str
+) -> None:
+    # given a change naming something the registry cannot vouch for
+    digest = registry(github)["versions"][digest_of]["tags"]["image_digest"]
+    merge(github, f"bad-{version}", edit_production(version, digest, reason="trust me"))
+
+    # when promote.yml runs
+    result = run_on_main(github, "promote.yml")
+
+    # then it is refused with the reason, and production is untouched
+    assert not result.succeeded, f"{message}: promoted anyway"
+    assert "Promotion refused" in result.log and message in result.log
+    assert registry(github)["aliases"]["production"] == 2
+
+
+def test_a_release_without_a_tracking_server_stops_at_once_naming_the_variable(
+    github: GitHub,
+) -> None:
+    before = registry(github)
+
+    result = run_on_main(github, "main.yml", unset="MLFLOW_TRACKING_URI")
+
+    assert not result.succeeded
+    assert "Set the repository variable MLFLOW_TRACKING_URI" in result.log
+    assert "Running stage" not in result.log and not result.recorded("docker")
+    assert registry(github) == before
