@@ -21,6 +21,16 @@ app = typer.Typer(
 ParamsOption = Annotated[
     Path, typer.Option("--params", help="Parameters file.", exists=True, dir_okay=False)
 ]
+OutputsOption = Annotated[
+    Path | None,
+    typer.Option(help="Also append name=value lines here (a GitHub step's $GITHUB_OUTPUT)."),
+]
+
+
+def _write_outputs(path: Path | None, **values: object) -> None:
+    if path is not None:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
 @app.command()
@@ -158,6 +168,81 @@ def report_command(
     typer.echo(f"Report in {out_dir / 'report.md'}", err=True)
 
 
+BAD_BATCH = 2  # `drift`'s exit status for a batch that cannot be judged
+
+
+@app.command("drift")
+def drift_command(
+    batch: Annotated[
+        str | None, typer.Option(help="Batch to check: a path, glob or URL (params: drift.batch).")
+    ] = None,
+    reference: Annotated[
+        Path, typer.Option(help="What normal looks like: the training reference split.")
+    ] = Path("data/prepared/reference.parquet"),
+    out_dir: Annotated[Path, typer.Option(help="Where drift.html, .json and .md go.")] = Path(
+        "reports/drift"
+    ),
+    outputs: OutputsOption = None,
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Check a production batch for drift against the training reference (Evidently).
+
+    Exit status 0 with a verdict either way (drift or none, in the summary and OUTPUTS), 2 when
+    the batch cannot be judged: it breaks the data contract or is missing.
+    """
+    from {{ cookiecutter.package_name }} import data, drift, validate
+
+    params = load_params(params_file)
+    source = batch or params.drift.batch
+    try:
+        current = drift.check_batch(drift.read_batch(source), params.validate_.max_examples)
+    except (drift.BadBatchError, OSError, ValueError) as error:
+        typer.echo(f"Bad batch, not checked for drift: {source}: {error}", err=True)
+        result = getattr(error, "result", None)
+        if result is not None:
+            typer.echo(validate.render_markdown(result, source), err=True)
+        _write_outputs(outputs, verdict="bad-batch", drifted="false")
+        raise typer.Exit(code=BAD_BATCH) from None
+    verdict, snapshot = drift.decide(data.read_split(reference), current, params.drift)
+    markdown = drift.write_outputs(verdict, snapshot, source, out_dir)
+    typer.echo(markdown.read_text(encoding="utf-8"))
+    typer.echo(f"Drift report in {out_dir}/ (drift.html, drift.json, drift.md)", err=True)
+    _write_outputs(
+        outputs,
+        verdict="drift" if verdict.drifted else "no-drift",
+        drifted=str(verdict.drifted).lower(),
+        summary=markdown.as_posix(),
+    )
+
+
+@app.command("make-batch")
+def make_batch_command(
+    out: Annotated[Path, typer.Argument(help="CSV to write, e.g. data/production/batch.csv.")],
+    rows: Annotated[int, typer.Option(help="Rows to draw.", min=1)] = 2000,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN=DELTA: add DELTA to a numeric column (repeatable)."),
+    ] = None,
+    source: Annotated[Path, typer.Option(help="Data to draw from.", exists=True)] = Path(
+        "data/raw/adult.csv"
+    ),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a realistic production batch, shifted or not, to try the drift check locally."""
+    from {{ cookiecutter.package_name }} import data, drift
+
+    try:
+        shifts = drift.parse_shifts(shift or [])
+        batch = drift.make_batch(data.load_raw(source), rows, shifts, seed)
+    except ValueError as error:
+        typer.echo(f"Cannot make the batch: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    batch.to_csv(out, index=False)
+    moved = ", ".join(f"{column} {delta:+g}" for column, delta in shifts.items()) or "none"
+    typer.echo(f"Wrote {len(batch):,} rows to {out} (shifted: {moved})")
+
+
 @app.command("serve")
 def serve_command(
     model_dir: Annotated[Path, typer.Option(help="Model to serve.", file_okay=False)] = Path(
@@ -192,18 +277,6 @@ def serve_command(
             raise typer.Exit(code=1) from None
         typer.echo(f"Serving {name} version {provenance['model_version']} ({alias})", err=True)
         uvicorn.run(create_app(model_dir, provenance), host=host, port=port)
-
-
-OutputsOption = Annotated[
-    Path | None,
-    typer.Option(help="Also append name=value lines here (a GitHub step's $GITHUB_OUTPUT)."),
-]
-
-
-def _write_outputs(path: Path | None, **values: object) -> None:
-    if path is not None:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
 @app.command("register")

@@ -45,6 +45,17 @@ class PromoteParams(Section):
     tolerance: float = Field(ge=0)
 
 
+class DriftParams(Section):
+    batch: str = Field(min_length=1)  # a path, a glob, or a URL fsspec reads
+    drift_share: float = Field(gt=0, le=1)
+    num_method: str = Field(min_length=1)
+    cat_method: str = Field(min_length=1)
+    num_threshold: float = Field(gt=0)
+    cat_threshold: float = Field(gt=0)
+    sample_rows: int | None = Field(default=None, gt=0)
+    seed: int
+
+
 class MlflowParams(Section):
     experiment: str = Field(min_length=1)
     model_name: str = Field(min_length=1)
@@ -56,6 +67,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     promote: PromoteParams
+    drift: DriftParams
     mlflow: MlflowParams
 
 

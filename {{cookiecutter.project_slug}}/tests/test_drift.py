@@ -1,0 +1,128 @@
+"""Drift: a shifted column is caught, identical data is not, and bad input is neither."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, RunCli
+
+from {{ cookiecutter.package_name }}.drift import (
+    BadBatchError,
+    check_batch,
+    decide,
+    make_batch,
+    parse_shifts,
+    write_outputs,
+)
+from {{ cookiecutter.package_name }}.settings import load_params
+
+PARAMS = load_params(ROOT / "params.yaml").drift
+
+
+@pytest.fixture
+def reference(sample: pd.DataFrame) -> pd.DataFrame:
+    return check_batch(sample)
+
+
+def test_a_shifted_column_is_detected(sample: pd.DataFrame, reference: pd.DataFrame) -> None:
+    batch = check_batch(make_batch(sample, len(sample), {"age": 15}, seed=1))
+
+    result, _ = decide(reference, batch, PARAMS)
+
+    drifted = [column.column for column in result.columns if column.drifted]
+    assert drifted[0] == "age", result.columns
+    age = result.columns[0]
+    assert age.score >= age.threshold and age.method == PARAMS.num_method
+
+
+def test_identical_data_does_not_drift(reference: pd.DataFrame) -> None:
+    result, _ = decide(reference, reference.copy(), PARAMS)
+
+    assert not result.drifted
+    assert not any(column.drifted for column in result.columns)
+    assert len(result.columns) == len(reference.columns) - 1, "every feature is checked"
+
+
+def test_the_dataset_verdict_follows_the_drift_share(
+    sample: pd.DataFrame, reference: pd.DataFrame
+) -> None:
+    # one shifted feature of thirteen: below the default share, above a share of 5%
+    batch = check_batch(make_batch(sample, len(sample), {"age": 15}, seed=1))
+
+    lenient, _ = decide(reference, batch, PARAMS)
+    strict, _ = decide(reference, batch, PARAMS.model_copy(update={"drift_share": 0.05}))
+
+    assert lenient.drifted_columns == strict.drifted_columns >= 1
+    assert not lenient.drifted and strict.drifted
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda frame: frame.drop(columns=["hours_per_week"]), "hours_per_week"),
+        (lambda frame: frame.assign(workclass=None), "every value is missing in workclass"),
+        (lambda frame: frame.iloc[0:0], "breaks the data contract"),
+        (lambda frame: frame.assign(age="forty"), "age"),
+    ],
+    ids=["missing-column", "all-null-column", "empty", "wrong-type"],
+)
+def test_bad_input_is_neither_drift_nor_no_drift(
+    sample: pd.DataFrame, breakage: object, message: str
+) -> None:
+    with pytest.raises(BadBatchError, match=message):
+        check_batch(breakage(sample.copy()))  # type: ignore[operator]
+
+
+def test_sampling_bounds_the_rows_checked(sample: pd.DataFrame, reference: pd.DataFrame) -> None:
+    batch = check_batch(make_batch(sample, 1000, {}, seed=2))
+    sampled = PARAMS.model_copy(update={"sample_rows": 200})
+
+    result, _ = decide(reference, batch, sampled)
+
+    assert result.checked_rows == (200, 200) and result.current_rows == 1000
+
+
+def test_the_outputs_carry_the_table_and_the_plot(
+    sample: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    batch = check_batch(make_batch(sample, len(sample), {"age": 15}, seed=1))
+    result, snapshot = decide(reference, batch, PARAMS)
+
+    markdown = write_outputs(result, snapshot, "batch.csv", tmp_path).read_text()
+
+    assert {path.name for path in tmp_path.iterdir()} == {
+        "drift.html", "drift.json", "drift.md", "drift.png"
+    }  # fmt: skip
+    assert f"| age | {PARAMS.num_method} |" in markdown and "drifted ⚠️" in markdown
+    assert "![" in markdown and "drift.png" in markdown
+    summary = json.loads((tmp_path / "drift.json").read_text())
+    assert summary["drifted"] is False and summary["columns"][0]["column"] == "age"
+
+
+def test_shifts_name_numeric_columns() -> None:
+    assert parse_shifts(["age=10", "hours_per_week=-5"]) == {"age": 10.0, "hours_per_week": -5.0}
+    with pytest.raises(ValueError, match="not a numeric feature"):
+        parse_shifts(["sex=1"])
+
+
+def test_the_cli_exits_2_on_a_bad_batch_and_0_with_a_verdict(
+    run_cli: RunCli, sample: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    reference.to_parquet(tmp_path / "reference.parquet")
+    sample.drop(columns=["age"]).to_csv(tmp_path / "broken.csv", index=False)
+    make_batch(sample, len(sample), {"age": 15}, seed=1).to_csv(tmp_path / "ok.csv", index=False)
+    outputs = tmp_path / "outputs"
+
+    bad = run_cli("drift", "--batch", tmp_path / "broken.csv", "--reference",
+                  tmp_path / "reference.parquet", "--outputs", outputs)  # fmt: skip
+    good = run_cli("drift", "--batch", tmp_path / "ok.csv", "--reference",
+                   tmp_path / "reference.parquet", "--outputs", outputs)  # fmt: skip
+
+    assert bad.exit_code == 2, bad.output
+    assert "Bad batch" in bad.output and "age" in bad.output
+    assert good.exit_code == 0, good.output
+    assert outputs.read_text().splitlines() == [
+        "verdict=bad-batch", "drifted=false",
+        "verdict=no-drift", "drifted=false", "summary=reports/drift/drift.md",
+    ]  # fmt: skip
