@@ -34,7 +34,8 @@ lint: $(UV)  ## Lint the template's own Python (generated code is checked inside
 relock: $(UV)  ## Re-resolve the generated project's uv.lock after editing its pyproject.toml
 	$(UV) run --frozen python scripts/relock.py
 
-bench: $(UV)  ## Print figures: generation, install, pipeline, PR workflow under act, serving
+bench: $(UV)  ## Print figures: generation, install, pipeline, PR workflow under act, serving, drift
 	$(UV) run --frozen python bench/foundation.py
 	$(UV) run --frozen python bench/pr_workflow.py
 	$(UV) run --frozen python bench/serving.py
+	$(UV) run --frozen python bench/drift.py

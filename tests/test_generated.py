@@ -178,6 +178,8 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
                 post(url, {"records": [{k: v for k, v in record.items() if k != "sex"}]})[0] == 422
             )
             assert post(url, {"records": []})[0] == 422
+            oversized, body = post(url, {"records": [record] * 1001})  # MAX_BATCH is 1000
+            assert oversized == 422 and "1000" in json.dumps(body), body
         finally:
             server.terminate()
             output = server.communicate(timeout=30)[0].decode()
