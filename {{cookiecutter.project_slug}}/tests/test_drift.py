@@ -9,6 +9,7 @@ from conftest import ROOT, RunCli
 
 from {{ cookiecutter.package_name }}.drift import (
     BadBatchError,
+    CheckedBatch,
     check_batch,
     decide,
     make_batch,
@@ -22,7 +23,7 @@ PARAMS = load_params(ROOT / "params.yaml").drift
 
 @pytest.fixture
 def reference(sample: pd.DataFrame) -> pd.DataFrame:
-    return check_batch(sample)
+    return check_batch(sample).frame
 
 
 def test_a_shifted_column_is_detected(sample: pd.DataFrame, reference: pd.DataFrame) -> None:
@@ -37,7 +38,7 @@ def test_a_shifted_column_is_detected(sample: pd.DataFrame, reference: pd.DataFr
 
 
 def test_identical_data_does_not_drift(reference: pd.DataFrame) -> None:
-    result, _ = decide(reference, reference.copy(), PARAMS)
+    result, _ = decide(reference, CheckedBatch(reference.copy(), len(reference)), PARAMS)
 
     assert not result.drifted
     assert not any(column.drifted for column in result.columns)
@@ -75,12 +76,31 @@ def test_bad_input_is_neither_drift_nor_no_drift(
 
 
 def test_sampling_bounds_the_rows_checked(sample: pd.DataFrame, reference: pd.DataFrame) -> None:
-    batch = check_batch(make_batch(sample, 1000, {}, seed=2))
     sampled = PARAMS.model_copy(update={"sample_rows": 200})
+    batch = check_batch(make_batch(sample, 1000, {}, seed=2), sample_rows=200)
 
     result, _ = decide(reference, batch, sampled)
 
+    assert len(batch.frame) == 200, "the row checks ran on more than the sample"
     assert result.checked_rows == (200, 200) and result.current_rows == 1000
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda frame: frame.drop(columns=["hours_per_week"]), "missing hours_per_week"),
+        (lambda frame: frame.assign(colour="blue"), "unexpected colour"),
+        (lambda frame: frame.assign(occupation=None), "every value is missing in occupation"),
+    ],
+    ids=["missing-column", "extra-column", "all-null-column"],
+)
+def test_sampling_still_checks_every_column_of_the_whole_batch(
+    sample: pd.DataFrame, breakage: object, message: str
+) -> None:
+    batch = breakage(make_batch(sample, 1000, {}, seed=2))  # type: ignore[operator]
+
+    with pytest.raises(BadBatchError, match=message):
+        check_batch(batch, sample_rows=200)
 
 
 def test_the_outputs_carry_the_table_and_the_plot(

@@ -195,7 +195,12 @@ def drift_command(
     params = load_params(params_file)
     source = batch or params.drift.batch
     try:
-        current = drift.check_batch(drift.read_batch(source), params.validate_.max_examples)
+        current = drift.check_batch(
+            drift.read_batch(source),
+            params.validate_.max_examples,
+            params.drift.sample_rows,
+            params.drift.seed,
+        )
     except (drift.BadBatchError, OSError, ValueError) as error:
         typer.echo(f"Bad batch, not checked for drift: {source}: {error}", err=True)
         result = getattr(error, "result", None)

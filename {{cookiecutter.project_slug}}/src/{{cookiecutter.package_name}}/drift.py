@@ -18,6 +18,7 @@ import pandera.pandas as pa
 
 from {{ cookiecutter.package_name }} import validate
 from {{ cookiecutter.package_name }}.schema import (
+    CensusIncome,
     categorical_features,
     feature_columns,
     numeric_features,
@@ -77,23 +78,55 @@ def _is_url(source: str) -> bool:
     return "://" in source
 
 
-def check_batch(batch: pd.DataFrame, max_examples: int = 5) -> pd.DataFrame:
-    """The batch coerced to the contract's types; BadBatchError if it breaks the contract."""
+@dataclass(frozen=True)
+class CheckedBatch:
+    frame: pd.DataFrame  # coerced to the contract: the whole batch, or the sample to judge
+    rows: int  # rows in the whole batch
+
+
+def check_batch(
+    batch: pd.DataFrame, max_examples: int = 5, sample_rows: int | None = None, seed: int = 0
+) -> CheckedBatch:
+    """The batch coerced to the contract's types; BadBatchError if it breaks the contract.
+
+    With `sample_rows` and a larger batch, the column checks (every column there, none empty)
+    run on the whole batch and the row checks (types, ranges, categories) on the uniform sample
+    that drift is judged on, so the time a check takes is bounded for any batch size.
+    """
+    judged = batch
+    if sample_rows is not None and len(batch) > sample_rows:
+        _check_columns(batch)
+        _check_not_empty(batch)
+        judged = sample(batch, sample_rows, seed)
     try:
-        checked = validate.validated(batch)  # one lazy pass: every problem, or the typed frame
+        checked = validate.validated(judged)  # one lazy pass: every problem, or the typed frame
     except pa.errors.SchemaErrors as errors:
         failures = validate.summarize(errors.failure_cases, max_examples)
         broken = sorted({failure.column for failure in failures})
         raise BadBatchError(
             f"the batch breaks the data contract ({', '.join(broken)})",
-            validate.ValidationResult(rows=len(batch), failures=failures),
+            validate.ValidationResult(rows=len(judged), failures=failures),
         ) from None
-    empty = [column for column in feature_columns() if checked[column].isna().all()]
+    _check_not_empty(checked)
+    return CheckedBatch(checked, len(batch))
+
+
+def _check_columns(batch: pd.DataFrame) -> None:
+    expected = list(CensusIncome.to_schema().columns)
+    missing = [column for column in expected if column not in batch.columns]
+    unexpected = [column for column in batch.columns if column not in expected]
+    if missing or unexpected:
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unexpected {', '.join(map(str, unexpected))}"] if unexpected else []
+        raise BadBatchError(f"the batch breaks the data contract ({'; '.join(problems)})")
+
+
+def _check_not_empty(batch: pd.DataFrame) -> None:
+    empty = [column for column in feature_columns() if batch[column].isna().all()]
     if empty:
         # The contract lets these be empty row by row; a column with no value at all is a
         # broken feed, and no drift test can compare it.
         raise BadBatchError(f"every value is missing in {', '.join(empty)}")
-    return checked
 
 
 def parse_shifts(specs: list[str]) -> dict[str, float]:
@@ -131,7 +164,7 @@ def sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
 
 
 def decide(
-    reference: pd.DataFrame, current: pd.DataFrame, params: DriftParams
+    reference: pd.DataFrame, current: CheckedBatch, params: DriftParams
 ) -> tuple[DriftResult, Any]:
     """Evidently's verdict on `current` against `reference`, and its snapshot (the HTML)."""
     from evidently import DataDefinition, Dataset, Report
@@ -139,7 +172,7 @@ def decide(
 
     features = feature_columns()
     reference_checked = sample(reference, params.sample_rows, params.seed)[features]
-    current_checked = sample(current, params.sample_rows, params.seed)[features]
+    current_checked = sample(current.frame, params.sample_rows, params.seed)[features]
     definition = DataDefinition(
         numerical_columns=numeric_features(), categorical_columns=categorical_features()
     )
@@ -158,7 +191,7 @@ def decide(
     result = summarize(
         snapshot.dict(),
         drift_share=params.drift_share,
-        rows=(len(reference), len(current)),
+        rows=(len(reference), current.rows),
         checked=(len(reference_checked), len(current_checked)),
     )
     return result, snapshot
