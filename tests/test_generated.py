@@ -7,7 +7,6 @@ left, as a user's session would: set up, check, run, run again, change a paramet
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import PROJECT_ENV, bake, run
+from servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -186,12 +186,6 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert server.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output, "no graceful shutdown on SIGTERM"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:

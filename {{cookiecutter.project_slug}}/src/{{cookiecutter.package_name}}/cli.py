@@ -201,11 +201,10 @@ def drift_command(
             params.drift.sample_rows,
             params.drift.seed,
         )
-    except (drift.BadBatchError, OSError, ValueError) as error:
+    except (OSError, ValueError) as error:  # BadBatchError is a ValueError, as are parse errors
         typer.echo(f"Bad batch, not checked for drift: {source}: {error}", err=True)
-        result = getattr(error, "result", None)
-        if result is not None:
-            typer.echo(validate.render_markdown(result, source), err=True)
+        if isinstance(error, drift.BadBatchError) and error.result is not None:
+            typer.echo(validate.render_markdown(error.result, source), err=True)
         _write_outputs(outputs, verdict="bad-batch", drifted="false")
         raise typer.Exit(code=BAD_BATCH) from None
     verdict, snapshot = drift.decide(data.read_split(reference), current, params.drift)
