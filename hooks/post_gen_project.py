@@ -17,6 +17,7 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 PROJECT = Path.cwd()
 LICENSES = PROJECT / "licenses"  # one text per license choice; all but the chosen are pruned
 RAW_DATA = "data/raw/adult.csv"
+BATCHES = "data/batches"  # production batches that drift's retraining pull requests add
 ANSWERS_FILE = ".cruft.json"
 
 
@@ -130,12 +131,13 @@ def main() -> int:
         prune_license(str(ANSWERS["license"]))
         write_answers()
         run("git", "init", "--quiet", "--initial-branch=main")
+        (PROJECT / BATCHES).mkdir(parents=True, exist_ok=True)
         dvc(
             ["init", "--quiet"],
             ["config", "core.autostage", "true"],
             # Outside the working tree, beside it; CI and teams point DVC elsewhere (README).
             ["remote", "add", "--default", "local", str(remote)],
-            ["add", "--quiet", RAW_DATA],
+            ["add", "--quiet", RAW_DATA, BATCHES],
             ["push", "--quiet"],
         )
         run("git", "add", "--all")

@@ -1,6 +1,7 @@
 """Drift: a shifted column is caught, identical data is not, and bad input is neither."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +13,10 @@ from {{ cookiecutter.package_name }}.drift import (
     CheckedBatch,
     check_batch,
     decide,
+    fingerprint,
     make_batch,
     parse_shifts,
+    snapshot,
     write_outputs,
 )
 from {{ cookiecutter.package_name }}.settings import load_params
@@ -142,7 +145,79 @@ def test_the_cli_exits_2_on_a_bad_batch_and_0_with_a_verdict(
     assert bad.exit_code == 2, bad.output
     assert "Bad batch" in bad.output and "age" in bad.output
     assert good.exit_code == 0, good.output
-    assert outputs.read_text().splitlines() == [
-        "verdict=bad-batch", "drifted=false",
-        "verdict=no-drift", "drifted=false", "summary=reports/drift/drift.md",
-    ]  # fmt: skip
+    lines = outputs.read_text().splitlines()
+    assert lines[:3] == ["verdict=bad-batch", "drifted=false", "summary=reports/drift/drift.md"]
+    assert lines[3:6] == ["verdict=no-drift", "drifted=false", "summary=reports/drift/drift.md"]
+    assert lines[6:] == [
+        f"fingerprint={fingerprint(pd.read_csv(tmp_path / 'ok.csv'))}",
+        f"model={load_params(ROOT / 'params.yaml').mlflow.model_name}",
+    ]
+
+
+def test_the_bad_batch_summary_names_the_failing_check(
+    run_cli: RunCli, sample: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    reference.to_parquet(tmp_path / "reference.parquet")
+    sample.drop(columns=["age"]).to_csv(tmp_path / "broken.csv", index=False)
+
+    result = run_cli("drift", "--batch", tmp_path / "broken.csv", "--reference",
+                     tmp_path / "reference.parquet")  # fmt: skip
+
+    summary = (tmp_path / "reports" / "drift" / "drift.md").read_text()
+    assert result.exit_code == 2
+    assert summary.startswith("## Data drift: bad batch, not checked")
+    assert "| age | missing column |" in summary, summary
+
+
+def test_a_fingerprint_follows_the_content(sample: pd.DataFrame) -> None:
+    assert fingerprint(sample) == fingerprint(sample.copy())
+    changed = sample.assign(age=sample["age"] + 1)
+    assert fingerprint(changed) != fingerprint(sample)
+    assert fingerprint(sample.rename(columns={"age": "Age"})) != fingerprint(sample)
+
+
+def test_a_batch_is_snapshotted_once(sample: pd.DataFrame, tmp_path: Path) -> None:
+    batches = tmp_path / "batches"
+    taken = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    first = snapshot(sample, batches, fingerprint(sample), taken)
+    again = snapshot(sample, batches, fingerprint(sample))
+
+    assert first.added and not again.added and again.path == first.path
+    assert first.path.name == f"20260102T030405Z-{fingerprint(sample)[:12]}.csv"
+    assert list(batches.iterdir()) == [first.path]
+    pd.testing.assert_frame_equal(pd.read_csv(first.path), sample)
+
+
+def test_the_snapshot_cli_refuses_a_batch_that_changed_since_the_check(
+    run_cli: RunCli, sample: pd.DataFrame, tmp_path: Path
+) -> None:
+    sample.to_csv(tmp_path / "batch.csv", index=False)
+    checked = fingerprint(sample)
+    sample.drop(index=0).to_csv(tmp_path / "batch.csv", index=False)
+
+    result = run_cli("snapshot", "--batch", tmp_path / "batch.csv", "--fingerprint", checked)
+
+    assert result.exit_code == 1
+    assert "changed since the drift check" in result.output
+    assert not (tmp_path / "data" / "batches").exists()
+
+
+def test_the_retraining_body_says_what_data_it_adds(
+    run_cli: RunCli, sample: pd.DataFrame, tmp_path: Path
+) -> None:
+    sample.to_csv(tmp_path / "batch.csv", index=False)
+    (tmp_path / "drift.md").write_text("## Data drift: **Drift detected**\n")
+    outputs = tmp_path / "outputs"
+
+    result = run_cli("snapshot", "--batch", tmp_path / "batch.csv", "--drift-summary",
+                     tmp_path / "drift.md", "--body", tmp_path / "body.md",
+                     "--outputs", outputs)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    (kept,) = (tmp_path / "data" / "batches").iterdir()
+    body = (tmp_path / "body.md").read_text()
+    assert f"`data/batches/{kept.name}` ({len(sample):,} rows" in body
+    assert "`prepare.new_data: append`" in body
+    assert body.rstrip().endswith("## Data drift: **Drift detected**")
+    assert outputs.read_text().splitlines() == ["added=true", f"file=data/batches/{kept.name}"]

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from conftest import SAMPLE, RunCli
+from conftest import ROOT, SAMPLE, RunCli
 
+from {{ cookiecutter.package_name }}.data import batch_files, load_data
 from {{ cookiecutter.package_name }}.schema import LABELS, TARGET, feature_columns, nullable_columns
-from {{ cookiecutter.package_name }}.tracking import RunRef, file_md5
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking import RunRef, data_version, file_md5
 
 
 def test_prepare_splits_every_row_once(run_cli: RunCli, tmp_path: Path) -> None:
@@ -58,3 +60,27 @@ def test_saved_model_predicts_from_raw_records(trained: Path) -> None:
     predictions = model.predict(records)
 
     assert set(predictions) <= set(LABELS)
+
+
+def test_batches_follow_the_raw_data_in_the_order_they_were_taken(
+    sample: pd.DataFrame, tmp_path: Path
+) -> None:
+    batches = tmp_path / "batches"
+    batches.mkdir()
+    sample.head(10).to_csv(batches / "20260102T000000Z-second.csv", index=False)
+    sample.tail(20).to_csv(batches / "20260101T000000Z-first.csv", index=False)
+    params = load_params(ROOT / "params.yaml").prepare
+    rows = len(sample)
+
+    appended = load_data(SAMPLE, batches, params.model_copy(update={"new_data": "append"}))
+    windowed = load_data(
+        SAMPLE, batches, params.model_copy(update={"new_data": "window", "window_rows": 25})
+    )
+
+    assert appended.index.tolist() == list(range(rows + 30)), "rows are counted on"
+    older = appended.iloc[rows : rows + 20].reset_index(drop=True)
+    pd.testing.assert_frame_equal(older, sample.tail(20).reset_index(drop=True), check_names=False)
+    assert windowed.index.tolist() == list(range(rows + 5, rows + 30)), "only the newest rows"
+    files = [SAMPLE, *batch_files(batches)]
+    assert data_version([SAMPLE]) == file_md5(SAMPLE)
+    assert data_version(files) != data_version(files[:2]) != file_md5(SAMPLE)

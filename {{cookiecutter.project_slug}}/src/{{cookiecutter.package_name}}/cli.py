@@ -33,20 +33,29 @@ def _write_outputs(path: Path | None, **values: object) -> None:
             handle.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
+BatchesOption = Annotated[
+    Path | None,
+    typer.Option(help="Snapshotted production batches (CSV files) that follow the raw data."),
+]
+
+
 @app.command()
 def prepare(
     raw: Annotated[Path, typer.Argument(help="Raw CSV.", exists=True, dir_okay=False)],
     out_dir: Annotated[Path, typer.Argument(help="Where train/test/reference splits go.")],
+    batches: BatchesOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Split the raw data into train, test and a drift reference, without judging it."""
+    """Split the raw data and the batches into train, test and a drift reference, unjudged."""
     from {{ cookiecutter.package_name }} import data
 
     params = load_params(params_file).prepare
-    splits = data.split(data.load_raw(raw), params)
+    files = data.batch_files(batches)
+    splits = data.split(data.load_data(raw, batches, params), params)
     data.write_splits(splits, out_dir)
+    used = f"{raw} and {len(files)} batches in {batches}/ ({params.new_data})" if files else raw
     typer.echo(
-        f"Prepared {raw}: {len(splits.train):,} train, {len(splits.test):,} test, "
+        f"Prepared {used}: {len(splits.train):,} train, {len(splits.test):,} test, "
         f"{len(splits.reference):,} reference rows in {out_dir}/"
     )
 
@@ -76,6 +85,7 @@ def train_command(
     validation: Annotated[Path, typer.Argument(help="validation.json from validate.", exists=True)],
     out_dir: Annotated[Path, typer.Argument(help="Where the model and run.json go.")],
     raw: Annotated[Path, typer.Option(help="Raw data, hashed as the run's data version.")],
+    batches: BatchesOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Fit the model, save it in MLflow format, and log the run to MLflow."""
@@ -87,7 +97,8 @@ def train_command(
     params = load_params(params_file)
     frame = validate.validated(data.read_split(train_file))
     trained = train.fit(frame, params.train)
-    ref = train.save_and_log(trained, frame, params.train, params.mlflow, raw, out_dir)
+    sources = [raw, *data.batch_files(batches)]
+    ref = train.save_and_log(trained, frame, params.train, params.mlflow, sources, out_dir)
     typer.echo(
         f"Trained on {len(frame):,} rows in {trained.fit_seconds:.1f}s "
         f"(train ROC AUC {trained.train_roc_auc:.4f}); model in {out_dir / train.MODEL_DIR}/; "
@@ -182,33 +193,38 @@ def drift_command(
     out_dir: Annotated[Path, typer.Option(help="Where drift.html, .json and .md go.")] = Path(
         "reports/drift"
     ),
+    plots_link: Annotated[
+        str | None,
+        typer.Option(help="Link the plot and HTML report here instead of showing the plot."),
+    ] = None,
     outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Check a production batch for drift against the training reference (Evidently).
 
     Exit status 0 with a verdict either way (drift or none, in the summary and OUTPUTS), 2 when
-    the batch cannot be judged: it breaks the data contract or is missing.
+    the batch cannot be judged: it breaks the data contract or is missing. OUTPUTS also gets the
+    batch's fingerprint, which `snapshot` checks, and the model's name.
     """
     from {{ cookiecutter.package_name }} import data, drift, validate
 
     params = load_params(params_file)
     source = batch or params.drift.batch
     try:
+        frame = drift.read_batch(source)
         current = drift.check_batch(
-            drift.read_batch(source),
-            params.validate_.max_examples,
-            params.drift.sample_rows,
-            params.drift.seed,
+            frame, params.validate_.max_examples, params.drift.sample_rows, params.drift.seed
         )
     except (OSError, ValueError) as error:  # BadBatchError is a ValueError, as are parse errors
         typer.echo(f"Bad batch, not checked for drift: {source}: {error}", err=True)
-        if isinstance(error, drift.BadBatchError) and error.result is not None:
-            typer.echo(validate.render_markdown(error.result, source), err=True)
-        _write_outputs(outputs, verdict="bad-batch", drifted="false")
+        bad = error if isinstance(error, drift.BadBatchError) else drift.BadBatchError(str(error))
+        if bad.result is not None:
+            typer.echo(validate.render_markdown(bad.result, source), err=True)
+        markdown = drift.write_bad_batch(bad, source, out_dir)
+        _write_outputs(outputs, verdict="bad-batch", drifted="false", summary=markdown.as_posix())
         raise typer.Exit(code=BAD_BATCH) from None
     verdict, snapshot = drift.decide(data.read_split(reference), current, params.drift)
-    markdown = drift.write_outputs(verdict, snapshot, source, out_dir)
+    markdown = drift.write_outputs(verdict, snapshot, source, out_dir, plots_link)
     typer.echo(markdown.read_text(encoding="utf-8"))
     typer.echo(f"Drift report in {out_dir}/ (drift.html, drift.json, drift.md)", err=True)
     _write_outputs(
@@ -216,7 +232,75 @@ def drift_command(
         verdict="drift" if verdict.drifted else "no-drift",
         drifted=str(verdict.drifted).lower(),
         summary=markdown.as_posix(),
+        fingerprint=drift.fingerprint(frame),
+        model=params.mlflow.model_name,
     )
+
+
+@app.command("snapshot")
+def snapshot_command(
+    batch: Annotated[
+        str | None, typer.Option(help="Batch to keep: a path, glob or URL (params: drift.batch).")
+    ] = None,
+    batches_dir: Annotated[
+        Path, typer.Option(help="Where snapshotted batches live (tracked by DVC).")
+    ] = Path("data/batches"),
+    fingerprint: Annotated[
+        str | None, typer.Option(help="Refuse unless the batch is still the one `drift` judged.")
+    ] = None,
+    carry_over: Annotated[
+        str | None,
+        typer.Option(help="Git revision (the open retraining branch) whose batches to keep."),
+    ] = None,
+    drift_summary: Annotated[
+        Path | None, typer.Option(help="drift.md from `drift`, for the pull request's body.")
+    ] = None,
+    body: Annotated[Path | None, typer.Option(help="Where the retraining PR's body goes.")] = None,
+    outputs: OutputsOption = None,
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Keep a drifted batch in data/batches/ (then `dvc add` it) so the next training uses it.
+
+    A batch already there is not added again. Exit status 2 for a batch that breaks the
+    contract, 1 if it is not the batch `drift` judged.
+    """
+    from {{ cookiecutter.package_name }} import drift, revisions, validate
+
+    params = load_params(params_file)
+    source = batch or params.drift.batch
+    try:
+        frame = drift.read_batch(source)
+        drift.check_batch(frame, params.validate_.max_examples)
+    except (OSError, ValueError) as error:
+        typer.echo(f"Bad batch, not snapshotted: {source}: {error}", err=True)
+        if isinstance(error, drift.BadBatchError) and error.result is not None:
+            typer.echo(validate.render_markdown(error.result, source), err=True)
+        raise typer.Exit(code=BAD_BATCH) from None
+    found = drift.fingerprint(frame)
+    if fingerprint is not None and found != fingerprint:
+        typer.echo(
+            f"{source} changed since the drift check judged it (fingerprint {found[:12]}, "
+            f"expected {fingerprint[:12]}): nothing snapshotted; run the check again.",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    carried: list[str] = []
+    if carry_over and revisions.revision_exists(carry_over):
+        carried = revisions.carry_over(carry_over, batches_dir.as_posix())
+        typer.echo(f"Carried over from {carry_over}: {', '.join(carried) or 'nothing new'}")
+    elif carry_over:
+        typer.echo(f"No {carry_over}: no open retraining branch to carry batches over from")
+    kept = drift.snapshot(frame, batches_dir, found)
+    carried = [name for name in carried if name != kept.path.name]
+    if kept.added:
+        typer.echo(f"Snapshotted {kept.rows:,} rows of {source} as {kept.path}")
+    else:
+        typer.echo(f"{source} is already in the training data as {kept.path}: nothing to add")
+    if body is not None and kept.added:
+        summary = drift_summary.read_text(encoding="utf-8") if drift_summary else ""
+        text = drift.render_retraining_body(kept, carried, params.prepare.new_data, summary)
+        body.write_text(text, encoding="utf-8")
+    _write_outputs(outputs, added=str(kept.added).lower(), file=kept.path.as_posix())
 
 
 @app.command("make-batch")

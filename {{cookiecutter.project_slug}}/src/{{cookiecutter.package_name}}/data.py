@@ -1,7 +1,9 @@
-"""Prepare: load the raw data as it is and split it into train, test and a drift reference.
+"""Prepare: load the data as it is and split it into train, test and a drift reference.
 
-This stage never judges the data; the validate stage does. It keeps each row's position in
-the raw file as the index, so a validation failure points at the line a person can open.
+The data is the raw file followed by the production batches that retraining pull requests
+snapshotted into data/batches/ (in name order, which is time order). This stage never judges
+the data; the validate stage does. Each row keeps its position in that sequence as the index,
+so a validation failure points at a line a person can open.
 """
 
 from dataclasses import dataclass
@@ -12,8 +14,9 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.settings import PrepareParams
 
-ROW_INDEX = "row"  # 0-based data row of the raw file (header excluded)
+ROW_INDEX = "row"  # 0-based data row (header excluded), counted on across the batches
 SPLITS = ("train", "test", "reference")
+BATCH_FILES = "*.csv"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,24 @@ def load_raw(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame()
+    frame.index.name = ROW_INDEX
+    return frame
+
+
+def batch_files(batches_dir: Path | None) -> list[Path]:
+    """The snapshotted batches in the order they were taken (names start with a UTC time)."""
+    if batches_dir is None or not batches_dir.is_dir():
+        return []
+    return sorted(batches_dir.glob(BATCH_FILES))
+
+
+def load_data(raw: Path, batches_dir: Path | None, params: PrepareParams) -> pd.DataFrame:
+    """The raw data, then every batch; `window` keeps only the newest `window_rows` rows."""
+    frames = [load_raw(path) for path in [raw, *batch_files(batches_dir)]]
+    frame = pd.concat([frame for frame in frames if not frame.empty] or frames[:1])
+    frame = frame.reset_index(drop=True)
+    if params.new_data == "window":
+        frame = frame.iloc[-params.window_rows :]
     frame.index.name = ROW_INDEX
     return frame
 

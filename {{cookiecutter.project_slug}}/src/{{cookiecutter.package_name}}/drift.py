@@ -3,12 +3,15 @@
 `check_batch` refuses a batch that breaks the contract: bad input is never "drift" and never
 "no drift". `decide` compares a good batch with the training reference using Evidently's
 `DataDriftPreset` and returns the verdict; `write_outputs` writes what people read (Evidently's
-HTML report, a JSON summary, Markdown with a plot of the most drifted columns).
+HTML report, a JSON summary, Markdown with a plot of the most drifted columns). `snapshot` keeps a
+drifted batch in data/batches/, where the retraining pull request adds it to the training data.
 """
 
 import glob
+import hashlib
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from {{ cookiecutter.package_name }}.settings import DriftParams
 matplotlib.use("Agg")  # files only, no display
 
 PLOTTED_COLUMNS = 8  # the most drifted columns in the Markdown summary's plot
+FINGERPRINT_CHARS = 12  # of the batch's fingerprint, in its snapshot's file name
 
 
 class BadBatchError(ValueError):
@@ -76,6 +80,13 @@ def read_batch(source: str) -> pd.DataFrame:
 
 def _is_url(source: str) -> bool:
     return "://" in source
+
+
+def fingerprint(batch: pd.DataFrame) -> str:
+    """A content hash of the batch as read (columns and values, not the order of files)."""
+    digest = hashlib.sha256(json.dumps([str(column) for column in batch.columns]).encode())
+    digest.update(pd.util.hash_pandas_object(batch, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -239,19 +250,47 @@ def strength(column: ColumnDrift) -> float:
     return column.score / column.threshold
 
 
-def write_outputs(result: DriftResult, snapshot: Any, source: str, out_dir: Path) -> Path:
-    """drift.html (Evidently), drift.json, drift.md and its plot; returns the Markdown's path."""
+def write_outputs(
+    result: DriftResult,
+    snapshot: Any,
+    source: str,
+    out_dir: Path,
+    plots_link: str | None = None,
+) -> Path:
+    """drift.html (Evidently), drift.json, drift.md and its plot; returns the Markdown's path.
+
+    With `plots_link`, the Markdown links there for the plot rather than showing it (a job
+    summary or pull-request body cannot show a local image).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "drift.html"))
     payload = {**asdict(result), "share": result.share, "source": source}
     (out_dir / "drift.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     plot = plot_columns(result, out_dir / "drift.png")
     markdown = out_dir / "drift.md"
-    markdown.write_text(render_markdown(result, source, plot.name), encoding="utf-8")
+    markdown.write_text(render_markdown(result, source, plot.name, plots_link), encoding="utf-8")
     return markdown
 
 
-def render_markdown(result: DriftResult, source: str, plot: str | None = None) -> str:
+def write_bad_batch(error: BadBatchError, source: str, out_dir: Path) -> Path:
+    """drift.md for a batch that could not be judged: why, with the contract's failures."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "## Data drift: bad batch, not checked ❌",
+        "",
+        f"Batch `{source}`: {error}. A batch that breaks the data contract is never judged for "
+        "drift; fix the feed (or the contract in `schema.py`) and run the check again.",
+    ]
+    if error.result is not None:
+        lines += ["", *validate.failure_table(error.result.failures)]
+    markdown = out_dir / "drift.md"
+    markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return markdown
+
+
+def render_markdown(
+    result: DriftResult, source: str, plot: str | None = None, plots_link: str | None = None
+) -> str:
     verdict = "**Drift detected**" if result.drifted else "**No drift**"
     reference, current = result.reference_rows, result.current_rows
     lines = [
@@ -278,7 +317,13 @@ def render_markdown(result: DriftResult, source: str, plot: str | None = None) -
             f"| {column.column} | {column.method} | {column.score:.4f} | "
             f"{column.threshold:.4f} | {mark} |"
         )
-    if plot:
+    if plots_link:
+        lines += [
+            "",
+            f"The plot of the most drifted columns and Evidently's full report are in the "
+            f"[run's `drift-report` artifact]({plots_link}).",
+        ]
+    elif plot:
         lines += ["", f"![Drift strength of the most drifted columns]({plot})"]
     return "\n".join(lines) + "\n"
 
@@ -299,3 +344,62 @@ def plot_columns(result: DriftResult, path: Path) -> Path:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path  # the batch's file in the batches directory
+    rows: int
+    added: bool  # False: a file with this batch's fingerprint was already there
+
+
+def snapshot(
+    batch: pd.DataFrame, batches_dir: Path, batch_fingerprint: str, now: datetime | None = None
+) -> Snapshot:
+    """Write the batch to `batches_dir` as `<UTC time>-<fingerprint>.csv`, once.
+
+    The time first makes name order the order batches were taken in, which is the order
+    `data.load_data` appends them; the fingerprint makes a batch already there a no-op, so a
+    batch is never trained on twice.
+    """
+    short = batch_fingerprint[:FINGERPRINT_CHARS]
+    existing = sorted(batches_dir.glob(f"*-{short}.csv"))
+    if existing:
+        return Snapshot(existing[0], len(batch), added=False)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    path = batches_dir / f"{stamp}-{short}.csv"
+    batches_dir.mkdir(parents=True, exist_ok=True)
+    batch.to_csv(path, index=False)
+    return Snapshot(path, len(batch), added=True)
+
+
+def render_retraining_body(
+    added: Snapshot,
+    carried_over: list[str],
+    new_data: str,
+    drift_summary: str,
+) -> str:
+    """The retraining pull request's description: what data it adds, then the drift summary."""
+    lines = [
+        "## Retrain on drifted production data",
+        "",
+        "The scheduled drift check (`drift.yml`) found drift in the newest production batch. "
+        f"This pull request adds it to the training data as `{added.path.as_posix()}` "
+        f"({added.rows:,} rows, tracked by DVC in `data/batches.dvc`).",
+    ]
+    if carried_over:
+        kept = ", ".join(f"`{name}`" for name in carried_over)
+        lines += [
+            "",
+            f"It keeps the batches this pull request already proposed: {kept}.",
+        ]
+    lines += [
+        "",
+        f"How they enter training is `prepare.new_data: {new_data}` in `params.yaml`. The pull "
+        "request's checks retrain on the new data; their report compares the new model with "
+        "main's. Merge it to release the retrained model; close it and delete its branch to "
+        "drop these batches.",
+        "",
+        drift_summary.strip(),
+    ]
+    return "\n".join(lines) + "\n"

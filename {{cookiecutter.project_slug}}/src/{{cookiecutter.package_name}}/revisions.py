@@ -13,6 +13,7 @@ from typing import Any
 import dvc.api
 import pandas as pd
 import yaml
+from dvc.api import DVCFileSystem
 from dvc.exceptions import PathMissingError
 from dvc.repo import Repo
 
@@ -59,7 +60,10 @@ def _read_text(path: str, rev: str | None, root: Path) -> str | None:
 
 
 def data_changes(base: str, root: Path = Path()) -> list[DataChange]:
-    """DVC-tracked source data (not pipeline outputs) that differs between `base` and now."""
+    """DVC-tracked source data (not pipeline outputs) that differs between `base` and now.
+
+    A tracked directory (data/batches/) shows as the files in it that changed.
+    """
     repo = Repo(str(root))
     sources = tracked_sources(root)
     diff = repo.diff(a_rev=base)
@@ -67,7 +71,8 @@ def data_changes(base: str, root: Path = Path()) -> list[DataChange]:
     for kind in ("added", "modified", "deleted"):
         for entry in diff.get(kind, []):
             path = entry["path"]
-            if path not in sources:
+            in_directory = any(path.startswith(f"{source}/") for source in sources)
+            if path.endswith("/") or (path not in sources and not in_directory):
                 continue
             changes.append(
                 DataChange(
@@ -125,6 +130,34 @@ def count_rows(path: str, rev: str | None, root: Path) -> int | None:
             return max(sum(1 for _ in handle) - 1, 0)
     with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
         return max(sum(1 for _ in handle) - 1, 0)
+
+
+def revision_exists(rev: str, root: Path = Path()) -> bool:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    return completed.returncode == 0
+
+
+def carry_over(rev: str, directory: str, root: Path = Path()) -> list[str]:
+    """Copy the files that `directory` holds at `rev` (a DVC-tracked directory) and lacks here;
+    returns their names. The content comes from DVC's cache or remote."""
+    fs = DVCFileSystem(repo=str(root), rev=rev)
+    if not fs.isdir(directory):
+        return []
+    target = root / directory
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for remote_path in sorted(fs.ls(directory, detail=False)):
+        name = Path(remote_path).name
+        if not (target / name).exists():
+            fs.get_file(remote_path, str(target / name))
+            copied.append(name)
+    return copied
 
 
 def short_commit(rev: str, root: Path = Path()) -> str:

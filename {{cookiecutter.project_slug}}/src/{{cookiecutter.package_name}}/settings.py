@@ -1,6 +1,7 @@
 """Typed view of params.yaml: a typo or a wrong type fails at start-up, not mid-training."""
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,8 @@ class Section(BaseModel):
 class PrepareParams(Section):
     test_size: float = Field(gt=0, lt=1)
     reference_size: int = Field(gt=0)
+    new_data: Literal["append", "window"] = "append"
+    window_rows: int = Field(default=50_000, gt=0)
     seed: int
 
 

@@ -66,6 +66,14 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def data_version(files: list[Path]) -> str:
+    """One file: its DVC content hash. Raw data and batches: a hash of their names and hashes."""
+    if len(files) == 1:
+        return file_md5(files[0])
+    listing = "".join(f"{path.name} {file_md5(path)}\n" for path in files)
+    return hashlib.md5(listing.encode(), usedforsecurity=False).hexdigest()
+
+
 def git_state() -> dict[str, str]:
     """Commit and dirtiness of the working tree; 'unknown' outside a git checkout."""
     try:

@@ -97,16 +97,19 @@ def save_and_log(
     train: pd.DataFrame,
     params: TrainParams,
     mlflow_params: MlflowParams,
-    raw_data: Path,
+    data_files: list[Path],
     out_dir: Path,
 ) -> tracking.RunRef:
-    """Log the model, params and provenance to MLflow, then copy that same model out for DVC."""
+    """Log the model, params and provenance to MLflow, then copy that same model out for DVC.
+
+    `data_files` are the files the data came from: the raw file, then any batches.
+    """
     features = train[feature_columns()]
     experiment_id = tracking.use_experiment(mlflow_params.experiment)
     tags = {
         **tracking.git_state(),
-        "data_version": tracking.file_md5(raw_data),
-        "data_path": raw_data.as_posix(),
+        "data_version": tracking.data_version(data_files),
+        "data_path": ", ".join(path.as_posix() for path in data_files),
         "model_name": mlflow_params.model_name,
     }
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:

@@ -23,7 +23,7 @@ MAX_VALUE_CHARS = 60
 
 @dataclass(frozen=True)
 class Example:
-    row: int | None  # 0-based data row of the raw file; None when the failure has no row
+    row: int | None  # 0-based data row of the data; None when the failure has no row
     value: str
 
 
@@ -151,7 +151,8 @@ def render_markdown(result: ValidationResult, source: str) -> str:
         "",
         f"{result.rows:,} rows of `{source}` checked against the contract "
         f"(`{CensusIncome.__name__}` in `schema.py`): {_count(result.failures, 'check')} failed. "
-        "Rows are 0-based data rows of the raw file (the header is not a row).",
+        "Rows are 0-based data rows (the header is not a row), counted on from one file to "
+        "the next.",
         "",
         *failure_table(result.failures),
         "",
