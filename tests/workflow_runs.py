@@ -65,7 +65,8 @@ def run_workflow(
     secrets: dict[str, str] | None = None,
     timeout: float = 900,
 ) -> WorkflowRun:
-    """Run `.github/workflows/<workflow>` in `repo` (act copies it, history included)."""
+    """Run `.github/workflows/<workflow>` in `repo`; its checkout steps copy `repo`, history
+    included."""
     scratch.mkdir(parents=True, exist_ok=True)
     event_file = scratch / "event.json"
     event_file.write_text(json.dumps(event), encoding="utf-8")
@@ -79,6 +80,7 @@ def run_workflow(
         "PATH": f"{STANDINS / 'bin'}{os.pathsep}{env['PATH']}",
         "STANDIN_LOG": str(records),
         "STANDIN_ARTIFACTS": str(artifacts),
+        "STANDIN_CHECKOUT": str(repo),  # what the checkout stand-in copies into each job
     }
     command = [
         str(ACT),
@@ -89,6 +91,9 @@ def run_workflow(
         "--env", f"GITHUB_API_URL={api_url}",
         "--secret", "GITHUB_TOKEN=standin-token",
         "--container-daemon-socket", "-",
+        # act would copy the repository in place of actions/checkout and skip its stand-in,
+        # which then could not check the inputs or leave what a real checkout leaves.
+        "--no-skip-checkout",
     ]  # fmt: skip
     for spec, standin in pinned_actions(repo).items():
         command += ["--local-repository", f"{spec}={standin}"]

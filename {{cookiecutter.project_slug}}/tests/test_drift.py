@@ -221,3 +221,20 @@ def test_the_retraining_body_says_what_data_it_adds(
     assert "`prepare.new_data: append`" in body
     assert body.rstrip().endswith("## Data drift: **Drift detected**")
     assert outputs.read_text().splitlines() == ["added=true", f"file=data/batches/{kept.name}"]
+
+
+def test_snapshotting_the_same_batch_again_adds_nothing(
+    run_cli: RunCli, sample: pd.DataFrame, tmp_path: Path
+) -> None:
+    sample.to_csv(tmp_path / "batch.csv", index=False)
+    outputs = tmp_path / "outputs"
+
+    first = run_cli("snapshot", "--batch", tmp_path / "batch.csv")
+    again = run_cli("snapshot", "--batch", tmp_path / "batch.csv", "--body", tmp_path / "body.md",
+                    "--outputs", outputs)  # fmt: skip
+
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert "already in the training data" in again.output
+    assert len(list((tmp_path / "data" / "batches").iterdir())) == 1
+    assert not (tmp_path / "body.md").exists(), "a body for a pull request with nothing to add"
+    assert outputs.read_text().splitlines()[0] == "added=false"

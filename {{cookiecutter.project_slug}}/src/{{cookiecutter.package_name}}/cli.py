@@ -264,7 +264,7 @@ def snapshot_command(
     A batch already there is not added again. Exit status 2 for a batch that breaks the
     contract, 1 if it is not the batch `drift` judged.
     """
-    from {{ cookiecutter.package_name }} import drift, revisions, validate
+    from {{ cookiecutter.package_name }} import drift, validate
 
     params = load_params(params_file)
     source = batch or params.drift.batch
@@ -285,15 +285,19 @@ def snapshot_command(
         )
         raise typer.Exit(code=1)
     carried: list[str] = []
-    if carry_over and revisions.revision_exists(carry_over):
-        carried = revisions.carry_over(carry_over, batches_dir.as_posix())
-        typer.echo(f"Carried over from {carry_over}: {', '.join(carried) or 'nothing new'}")
-    elif carry_over:
-        typer.echo(f"No {carry_over}: no open retraining branch to carry batches over from")
+    if carry_over:
+        from {{ cookiecutter.package_name }} import revisions  # DVC and git: only when asked
+
+        if revisions.revision_exists(carry_over):
+            carried = revisions.carry_over(carry_over, batches_dir.as_posix())
+            typer.echo(f"Carried over from {carry_over}: {', '.join(carried) or 'nothing new'}")
+        else:
+            typer.echo(f"No {carry_over}: no open retraining branch to carry batches over from")
     kept = drift.snapshot(frame, batches_dir, found)
-    carried = [name for name in carried if name != kept.path.name]
     if kept.added:
         typer.echo(f"Snapshotted {kept.rows:,} rows of {source} as {kept.path}")
+    elif kept.path.name in carried:
+        typer.echo(f"{source} is already proposed on {carry_over} as {kept.path}: nothing to add")
     else:
         typer.echo(f"{source} is already in the training data as {kept.path}: nothing to add")
     if body is not None and kept.added:

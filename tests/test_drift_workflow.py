@@ -1,0 +1,258 @@
+"""The generated `drift.yml`, run for real under `act`: production batch -> drift check ->
+one retraining pull request -> `pr.yml` retrains on it and reports.
+
+A module fixture plays GitHub and production: a generated repository whose `main` has a trained
+model (data and run cache in the DVC remote beside it) and reads its production batches from a
+folder outside the repository (`drift.batch` in params.yaml), and the GitHub API stand-in backed
+by that repository, so the retraining branch and its commits are real git. The tests run in
+order, as one repository's story: each drops a batch where production writes it and runs the
+scheduled workflow.
+"""
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import run
+from standins.github_api import GitHubState, github_api
+from workflow_runs import (
+    REPOSITORY,
+    WorkflowRun,
+    checkout,
+    generated_repository,
+    pull_request_event,
+    run_workflow,
+    train_and_push,
+)
+
+pytestmark = pytest.mark.slow
+
+MODEL = "income-classifier"
+BRANCH = f"retrain/{MODEL}"
+BATCHES = "data/batches"
+DRIFTING = ("age=15", "hours_per_week=12", "education_num=3")  # 3 of 13 columns: past 20%
+
+
+@dataclass
+class GitHub:
+    origin: Path  # the repository on "GitHub", `main` checked out
+    dvc_remote: Path
+    production: Path  # where production writes the batch drift.yml reads
+    api_url: str
+    api: GitHubState
+    scratch: Path
+    runs: int = 0
+
+
+@pytest.fixture(scope="module")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
+    root = tmp_path_factory.mktemp("drift")
+    origin = generated_repository(root)
+    production = root / "production"
+    production.mkdir()
+    params = origin / "params.yaml"
+    params.write_text(
+        params.read_text().replace("batch: data/production/*.csv", f"batch: {production}/*.csv")
+    )
+    with github_api(repository=origin) as (api_url, state):
+        train_and_push(origin)
+        yield GitHub(origin, root / f"{origin.name}-dvc-remote", production, api_url, state, root)
+
+
+def write_batch(github: GitHub, *shifts: str, seed: int, drop: str | None = None) -> Path:
+    """Production's newest batch (the only one in its folder), shifted or not."""
+    for old in github.production.iterdir():
+        old.unlink()
+    batch = github.production / f"batch-{seed}.csv"
+    shift_args = [arg for shift in shifts for arg in ("--shift", shift)]
+    run(github.origin, "uv", "run", "--frozen", MODEL, "make-batch", str(batch),
+        "--rows", "2000", "--seed", str(seed), *shift_args)  # fmt: skip
+    if drop:
+        with batch.open(newline="") as handle:
+            rows = [{k: v for k, v in row.items() if k != drop} for row in csv.DictReader(handle)]
+        with batch.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return batch
+
+
+def run_drift(github: GitHub) -> WorkflowRun:
+    """Check main out afresh, as CI does, and run drift.yml for its schedule."""
+    github.runs += 1
+    clone = checkout(github.origin, "main", github.scratch / f"ci-{github.runs}")
+    event = {"schedule": "17 6 * * *", "repository": {"full_name": REPOSITORY}}
+    return run_workflow(
+        clone,
+        "drift.yml",
+        event,
+        github.scratch / f"act-{github.runs}",
+        api_url=github.api_url,
+        event_name="schedule",
+        variables={"DVC_REMOTE_URL": str(github.dvc_remote), "RELEASE_APP_ID": "123456"},
+        secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
+    )
+
+
+def retraining_pulls(github: GitHub) -> list[dict[str, Any]]:
+    return [pull for pull in github.api.pulls.values() if pull["head"]["ref"] == BRANCH]
+
+
+def git(github: GitHub, *args: str) -> str:
+    return run(github.origin, "git", *args).stdout.strip()
+
+
+def branch_exists(github: GitHub) -> bool:
+    return bool(git(github, "branch", "--list", BRANCH))
+
+
+def snapshots_on(github: GitHub, revision: str) -> dict[str, str]:
+    """The batches `data/batches` holds at `revision`, read through DVC from its remote."""
+    script = (
+        "import sys, dvc.api\n"
+        "from dvc.api import DVCFileSystem\n"
+        "fs = DVCFileSystem(repo='.', rev=sys.argv[1])\n"
+        "for path in sorted(fs.ls(sys.argv[2], detail=False)):\n"
+        "    print('=== ' + path.split('/')[-1])\n"
+        "    print(fs.read_text(path), end='')\n"
+    )
+    shown = run(github.origin, "uv", "run", "--frozen", "python", "-c", script, revision, BATCHES)
+    files = {}
+    for chunk in shown.stdout.split("=== ")[1:]:
+        name, _, text = chunk.partition("\n")
+        files[name] = text
+    return files
+
+
+def remote_files(github: GitHub) -> set[Path]:
+    return {path for path in github.dvc_remote.rglob("*") if path.is_file()}
+
+
+def failure_context(result: WorkflowRun) -> str:
+    return f"workflow log (end):\n{result.log[-8000:]}"
+
+
+def test_an_unshifted_batch_opens_no_pull_request(github: GitHub) -> None:
+    # given a production batch drawn like the training data
+    write_batch(github, seed=1)
+
+    # when the scheduled check runs
+    result = run_drift(github)
+
+    # then it says there is no drift, keeps the report, and proposes nothing
+    assert result.succeeded, failure_context(result)
+    summary = (result.artifacts / "drift-report" / "drift.md").read_text()
+    assert summary.startswith("## Data drift: **No drift**")
+    assert "drift-report` artifact](" in summary, "the summary should link the plot, not embed it"
+    assert (result.artifacts / "drift-report" / "drift.html").stat().st_size > 100_000
+    assert "No drift" in result.log
+    assert not retraining_pulls(github) and not branch_exists(github)
+
+
+def test_a_shifted_batch_opens_one_retraining_pull_request_with_its_snapshot(
+    github: GitHub,
+) -> None:
+    # given a batch in which three columns moved
+    batch = write_batch(github, *DRIFTING, seed=2)
+    main = git(github, "rev-parse", "main")
+
+    # when the scheduled check runs
+    result = run_drift(github)
+
+    # then one pull request proposes retraining, opened with the App token
+    assert result.succeeded, failure_context(result)
+    [pull] = retraining_pulls(github)
+    assert pull["state"] == "open" and pull["base"]["ref"] == "main"
+    assert pull["title"] == f"Retrain {MODEL} on drifted production data"
+    assert "## Data drift: **Drift detected**" in pull["body"]
+    assert "| age | wasserstein |" in pull["body"] and "drifted ⚠️" in pull["body"]
+    [token] = result.recorded("app-token")
+    assert token == {"app_id": "123456", "contents": "write", "pull_requests": "write"}
+    # and its branch is one commit on main that adds exactly that batch, snapshotted by DVC
+    assert git(github, "rev-parse", f"{BRANCH}~1") == main
+    assert git(github, "diff", "--name-only", "main", BRANCH).split() == ["data/batches.dvc"]
+    [(name, snapshot)] = snapshots_on(github, BRANCH).items()
+    assert snapshot == batch.read_text(), "the snapshot is not the batch production wrote"
+    assert f"`{BATCHES}/{name}` (2,000 rows" in pull["body"]
+    pointer = yaml.safe_load(git(github, "show", f"{BRANCH}:data/batches.dvc"))
+    assert pointer["outs"][0]["nfiles"] == 1
+    assert not snapshots_on(github, "main"), "main's training data changed without review"
+
+
+def test_the_next_shifted_batch_updates_the_same_pull_request(github: GitHub) -> None:
+    # given the open retraining pull request, and a new shifted batch in production
+    [before] = retraining_pulls(github)
+    first = set(snapshots_on(github, BRANCH))
+    batch = write_batch(github, *DRIFTING, seed=3)
+
+    # when the scheduled check runs again
+    result = run_drift(github)
+
+    # then the same pull request now adds both batches, still as one commit on main
+    assert result.succeeded, failure_context(result)
+    [after] = retraining_pulls(github)
+    assert after["number"] == before["number"] and after["state"] == "open"
+    assert ("PATCH", f"/repos/{REPOSITORY}/pulls/{after['number']}") in github.api.requests
+    assert git(github, "rev-parse", f"{BRANCH}~1") == git(github, "rev-parse", "main")
+    snapshots = snapshots_on(github, BRANCH)
+    assert first < set(snapshots), "the first batch was dropped from the pull request"
+    [new] = set(snapshots) - first
+    assert snapshots[new] == batch.read_text()
+    assert f"`{BATCHES}/{new}`" in after["body"] and "already proposed" in after["body"]
+
+
+def test_a_batch_missing_a_column_fails_and_pushes_nothing(github: GitHub) -> None:
+    # given a batch without its age column, and what exists so far
+    write_batch(github, *DRIFTING, seed=4, drop="age")
+    tip, pulls = git(github, "rev-parse", BRANCH), retraining_pulls(github)
+    stored = remote_files(github)
+
+    # when the scheduled check runs
+    result = run_drift(github)
+
+    # then the run fails on the bad input, and neither git, the pull request nor DVC moved
+    assert not result.succeeded
+    assert "Bad batch, not checked for drift" in result.log and "missing column" in result.log
+    summary = (result.artifacts / "drift-report" / "drift.md").read_text()
+    assert summary.startswith("## Data drift: bad batch, not checked")
+    assert "| age | missing column |" in summary
+    assert "Drift detected" not in result.log and "No drift" not in result.log
+    assert git(github, "rev-parse", BRANCH) == tip and retraining_pulls(github) == pulls
+    assert remote_files(github) == stored, "something was pushed to the DVC remote"
+
+
+def test_the_retraining_branch_retrains_and_reports_against_main(github: GitHub) -> None:
+    # given the retraining pull request as drift.yml left it
+    [pull] = retraining_pulls(github)
+    batches = snapshots_on(github, BRANCH)
+    clone = checkout(github.origin, BRANCH, github.scratch / "ci-retrain")
+    head = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    base = git(github, "rev-parse", "main")
+    event = pull_request_event(pull["number"], BRANCH, head, base)
+
+    # when pr.yml's model job runs on it
+    result = run_workflow(
+        clone,
+        "pr.yml",
+        event,
+        github.scratch / "act-retrain",
+        api_url=github.api_url,
+        job="model",
+        variables={"DVC_REMOTE_URL": str(github.dvc_remote)},
+    )
+
+    # then it trains on main's data and both batches, and the report shows both changes
+    assert result.succeeded, failure_context(result)
+    assert f"and {len(batches)} batches in data/batches/ (append)" in result.log
+    [call] = result.cml_calls
+    comment = call["body"]
+    for name in batches:
+        assert f"| `{BATCHES}/{name}` | added | — | 2,000 |" in comment, comment
+    rows = 48_842 + 2_000 * len(batches)
+    assert f"{rows:,} rows meet the contract" in comment
+    assert f"| metric | base `{base[:7]}` | this change | change |" in comment
+    assert "Training did not run" not in comment
