@@ -87,6 +87,7 @@ def run_pr_workflow(
     *,
     fork: bool = False,
     job: str | None = "model",
+    runner: str = "ubuntu-latest",
     **variables: str,
 ) -> WorkflowRun:
     """Check the pushed branch out afresh, as CI does, and run pr.yml (its model job, unless
@@ -103,6 +104,7 @@ def run_pr_workflow(
         api_url=github.api_url,
         job=job,
         variables={"DVC_REMOTE_URL": str(github.dvc_remote)} | variables,
+        runner=runner,
     )
 
 
@@ -195,11 +197,18 @@ def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) 
     pr = open_pull_request(github, 2, readme_change("A note for reviewers."))
     runs_before = logged_runs(github)
 
-    # when the workflow runs
-    result = run_pr_workflow(github, pr, MLFLOW_TRACKING_URI=tracking_uri(github))
+    # when the workflow runs, with training sent to a bigger runner (the only one there is)
+    result = run_pr_workflow(
+        github,
+        pr,
+        runner="training-box",
+        MLFLOW_TRACKING_URI=tracking_uri(github),
+        TRAINING_RUNNER="training-box",
+    )
 
-    # then nothing trained, nothing was logged, and the report says so
+    # then it ran there: nothing trained, nothing was logged, and the report says so
     assert result.succeeded, failure_context(result)
+    assert "unsupported platform" not in result.log, "the job did not ask for TRAINING_RUNNER"
     assert "Running stage" not in result.log, "a stage ran for a README change"
     assert logged_runs(github) == runs_before
     [call] = result.cml_calls

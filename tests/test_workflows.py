@@ -109,6 +109,16 @@ def test_every_workflow_says_which_runs_may_overlap(workflow: tuple[Path, str, d
     assert parsed.get("concurrency", {}).get("group"), f"{relative}: no concurrency group"
 
 
+def test_jobs_that_train_run_where_training_runner_says(workflow: tuple[Path, str, dict]) -> None:
+    _, relative, parsed = workflow
+    for name, job in parsed["jobs"].items():
+        uses = [step.get("uses", "") for step in job.get("steps", [])]
+        if "./.github/actions/run-pipeline" in uses:
+            assert job["runs-on"] == "${{ vars.TRAINING_RUNNER || 'ubuntu-latest' }}", (
+                f"{relative}: {name} trains, so it runs on the TRAINING_RUNNER variable's runner"
+            )
+
+
 def test_pins_every_remote_action_to_a_commit_with_its_version(generated: Path) -> None:
     paths = [root_of(where, generated) / relative for where, relative in WORKFLOWS]
     paths += sorted(generated.glob(".github/actions/*/action.yml"))

@@ -63,10 +63,11 @@ def run_workflow(
     job: str | None = None,
     variables: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
+    runner: str = "ubuntu-latest",
     timeout: float = 900,
 ) -> WorkflowRun:
     """Run `.github/workflows/<workflow>` in `repo`; its checkout steps copy `repo`, history
-    included."""
+    included. Jobs run on this machine when they ask for the `runner` label; others are skipped."""
     scratch.mkdir(parents=True, exist_ok=True)
     event_file = scratch / "event.json"
     event_file.write_text(json.dumps(event), encoding="utf-8")
@@ -86,7 +87,7 @@ def run_workflow(
         str(ACT),
         event_name,
         "--workflows", f".github/workflows/{workflow}",
-        "--platform", "ubuntu-latest=-self-hosted",
+        "--platform", f"{runner}=-self-hosted",
         "--eventpath", str(event_file),
         "--env", f"GITHUB_API_URL={api_url}",
         "--secret", "GITHUB_TOKEN=standin-token",
