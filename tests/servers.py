@@ -1,21 +1,31 @@
 """Real servers on loopback, started and stopped by the tests: PostgreSQL (Debian's server, as
-the `postgres` user since it refuses root) and an MLflow tracking server whose backend store is
-on it. Every wait is bounded."""
+the `postgres` user since it refuses root), an MLflow tracking server whose backend store is
+on it, and an S3-compatible object store (moto's server). Every wait is bounded."""
 
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from xml.etree import ElementTree
 
 from conftest import PROJECT_ENV
 
 PSYCOPG = "psycopg[binary]==3.3.9"  # the PostgreSQL driver, in the server's environment only
+MOTO_SERVER = Path(sys.executable).parent / "moto_server"  # pinned in the template's environment
+# What a client of the S3 stand-in needs: any key works, the endpoint is set per server.
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def free_port() -> int:
@@ -95,6 +105,53 @@ def mlflow_server(project: Path, backend_store: str, artifacts: Path) -> Iterato
     finally:
         stop(server)
         log.close()
+
+
+@contextmanager
+def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
+    """An S3-compatible server on a free port with `bucket` created; yields its endpoint URL.
+
+    Clients reach it through `AWS_ENDPOINT_URL_S3` and `S3_CREDENTIALS`, as they would reach
+    MinIO or any other S3-compatible store."""
+    port = free_port()
+    log = (log_dir / "s3-server.log").open("w")
+    server = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"S3 server exited: {_tail(log.name)}"
+            assert time.monotonic() < deadline, f"S3 server not up: {_tail(log.name)}"
+            try:
+                request = urllib.request.Request(f"{url}/{bucket}", method="PUT")
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        stop(server)
+        log.close()
+
+
+def s3_keys(url: str, bucket: str) -> list[str]:
+    """Every object key in `bucket` (ListObjectsV2, page by page; at most 100 pages)."""
+    keys: list[str] = []
+    token = ""
+    for _ in range(100):
+        page = {"list-type": "2", **({"continuation-token": token} if token else {})}
+        query = urllib.parse.urlencode(page)
+        with urllib.request.urlopen(f"{url}/{bucket}?{query}", timeout=30) as response:
+            root = ElementTree.fromstring(response.read())
+        namespace = {"s3": root.tag.split("}")[0].strip("{")}
+        keys += [key.text or "" for key in root.findall("s3:Contents/s3:Key", namespace)]
+        token = root.findtext("s3:NextContinuationToken", default="", namespaces=namespace)
+        if not token:
+            return keys
+    raise AssertionError(f"more than 100 pages of keys in {bucket}")
 
 
 def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
