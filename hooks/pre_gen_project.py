@@ -24,7 +24,7 @@ MAX_DESCRIPTION = 500
 # them would shadow it. tests/test_hooks.py checks this list against the generated lock.
 DEPENDENCY_IMPORTS = frozenset(
     {
-        "conftest", "dvc", "evidently", "fastapi", "httpx", "matplotlib", "mpl_toolkits",
+        "conftest", "dvc", "dvc_s3", "evidently", "fastapi", "httpx", "matplotlib", "mpl_toolkits",
         "mlflow", "mypy", "mypyc", "numpy", "pandas", "pandera", "pre_commit",
         "pre_commit_hooks", "py", "pydantic", "pylab", "pytest", "ruamel", "ruff", "sklearn",
         "tests", "typer", "uvicorn", "yaml",
