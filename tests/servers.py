@@ -9,13 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from xml.etree import ElementTree
+from typing import Any
 
+import boto3
+from botocore.exceptions import EndpointConnectionError
 from conftest import PROJECT_ENV
 
 PSYCOPG = "psycopg[binary]==3.3.9"  # the PostgreSQL driver, in the server's environment only
@@ -125,11 +126,9 @@ def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
             assert server.poll() is None, f"S3 server exited: {_tail(log.name)}"
             assert time.monotonic() < deadline, f"S3 server not up: {_tail(log.name)}"
             try:
-                request = urllib.request.Request(f"{url}/{bucket}", method="PUT")
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
+                s3_client(url).create_bucket(Bucket=bucket)
+                break
+            except EndpointConnectionError:
                 time.sleep(0.5)
         yield url
     finally:
@@ -137,21 +136,20 @@ def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
         log.close()
 
 
+def s3_client(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+    )
+
+
 def s3_keys(url: str, bucket: str) -> list[str]:
-    """Every object key in `bucket` (ListObjectsV2, page by page; at most 100 pages)."""
-    keys: list[str] = []
-    token = ""
-    for _ in range(100):
-        page = {"list-type": "2", **({"continuation-token": token} if token else {})}
-        query = urllib.parse.urlencode(page)
-        with urllib.request.urlopen(f"{url}/{bucket}?{query}", timeout=30) as response:
-            root = ElementTree.fromstring(response.read())
-        namespace = {"s3": root.tag.split("}")[0].strip("{")}
-        keys += [key.text or "" for key in root.findall("s3:Contents/s3:Key", namespace)]
-        token = root.findtext("s3:NextContinuationToken", default="", namespaces=namespace)
-        if not token:
-            return keys
-    raise AssertionError(f"more than 100 pages of keys in {bucket}")
+    """Every object key in `bucket`."""
+    pages = s3_client(url).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:

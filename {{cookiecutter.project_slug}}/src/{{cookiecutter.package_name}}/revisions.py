@@ -133,14 +133,11 @@ def count_rows(path: str, rev: str | None, root: Path) -> int | None:
 
 
 def revision_exists(rev: str, root: Path = Path()) -> bool:
-    completed = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    return completed.returncode == 0
+    try:
+        _git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
+    except subprocess.CalledProcessError:
+        return False
+    return True
 
 
 def carry_over(rev: str, directory: str, root: Path = Path()) -> list[str]:
