@@ -24,8 +24,9 @@ $(UV):
 demo: $(UV)  ## Generate a project with the defaults into build/ and run its pipeline
 	$(UV) run --frozen python scripts/demo.py build/demo
 
+# Two workers, each taking whole test modules: a slow module shares one fixture project.
 test: $(UV) lint  ## Run the template's tests: hooks, generated tree, and a generated project for real
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 lint: $(UV)  ## Lint the template's own Python (generated code is checked inside a generated project)
 	$(UV) run --frozen ruff check $(LINTED)
