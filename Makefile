@@ -35,8 +35,9 @@ lint: $(UV)  ## Lint the template's own Python (generated code is checked inside
 relock: $(UV)  ## Re-resolve the generated project's uv.lock after editing its pyproject.toml
 	$(UV) run --frozen python scripts/relock.py
 
-bench: $(UV)  ## Print figures: generation, install, pipeline, PR workflow under act, serving, drift
+bench: $(UV)  ## Print figures: generation, install, pipeline, PR workflow under act, serving, drift, tracking
 	$(UV) run --frozen python bench/foundation.py
 	$(UV) run --frozen python bench/pr_workflow.py
 	$(UV) run --frozen python bench/serving.py
 	$(UV) run --frozen python bench/drift.py
+	$(UV) run --frozen python bench/tracking.py

@@ -4,6 +4,7 @@ on it, and an S3-compatible object store (moto's server). Every wait is bounded.
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,6 @@ import boto3
 from botocore.exceptions import EndpointConnectionError
 from conftest import PROJECT_ENV
 
-PSYCOPG = "psycopg[binary]==3.3.9"  # the PostgreSQL driver, in the server's environment only
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"  # pinned in the template's environment
 # What a client of the S3 stand-in needs: any key works, the endpoint is set per server.
 S3_CREDENTIALS = {
@@ -78,34 +78,76 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@contextmanager
-def mlflow_server(project: Path, backend_store: str, artifacts: Path) -> Iterator[str]:
-    """`mlflow server` from the project's own environment (its MLflow version) on a free port,
-    artifacts proxied to a folder; yields its URL."""
-    port = free_port()
-    command = [
-        "uv", "run", "--frozen", "--with", PSYCOPG, "mlflow", "server",
-        "--backend-store-uri", backend_store, "--artifacts-destination", str(artifacts),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    log = (artifacts.parent / "mlflow-server.log").open("w")
-    server = subprocess.Popen(command, cwd=project, env=PROJECT_ENV, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # the first start installs the driver and migrates
+class TrackingServer:
+    """The project's MLflow tracking server as deploy/mlflow/ runs it: its entry point in the
+    project's locked `tracking-server` environment, on a loopback port that survives restarts."""
+
+    def __init__(
+        self, project: Path, backend_store: str, artifacts: str, log: Path, env: dict[str, str]
+    ) -> None:
+        self.project, self.log = project, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = PROJECT_ENV | {
+            "MLFLOW_BACKEND_STORE_URI": backend_store,
+            "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
+            "MLFLOW_HOST": "127.0.0.1",
+            "MLFLOW_PORT": str(self.port),
+            "MLFLOW_WORKERS": "1",
+        } | env  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = ["uv", "run", "--frozen", "--only-group", "tracking-server",
+                   "deploy/mlflow/entrypoint.sh", "server"]  # fmt: skip
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.project, env=self.env, stdout=log, stderr=log,
+                start_new_session=True,  # its own process group: uv, mlflow and the workers
+            )  # fmt: skip
+        deadline = time.monotonic() + 180  # the first start installs the group and migrates
         while True:
-            assert server.poll() is None, f"mlflow server exited: {_tail(log.name)}"
-            assert time.monotonic() < deadline, f"mlflow server not up: {_tail(log.name)}"
+            assert self.process.poll() is None, f"mlflow server exited: {_tail(self.log)}"
+            assert time.monotonic() < deadline, f"mlflow server not up: {_tail(self.log)}"
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
-                        break
+                        return
             except OSError:
-                time.sleep(1)
-        yield url
+                time.sleep(0.5)
+
+    def crash(self) -> None:
+        """Kill the server and its workers at once, as a lost machine or an OOM kill would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.crash()
+
+
+@contextmanager
+def mlflow_server(
+    project: Path,
+    backend_store: str,
+    artifacts: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+) -> Iterator[TrackingServer]:
+    """A started TrackingServer. `env` reaches the server only: the artifact store's
+    credentials, or settings such as MLFLOW_WORKERS (1 unless given)."""
+    log = log_dir / "mlflow-server.log"
+    server = TrackingServer(project, backend_store, artifacts, log, env or {})
+    try:
+        server.start()
+        yield server
     finally:
-        stop(server)
-        log.close()
+        server.stop()
 
 
 @contextmanager
@@ -161,5 +203,5 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
         process.kill()
 
 
-def _tail(path: str) -> str:
+def _tail(path: str | Path) -> str:
     return Path(path).read_text(errors="replace")[-3000:]

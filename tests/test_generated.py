@@ -139,12 +139,28 @@ def test_second_run_with_nothing_changed_does_nothing(project: Path) -> None:
     assert len(mlflow_runs(project)) == 1, "a run that trained nothing logged a run"
 
 
-def test_dockerfile_passes_hadolint(project: Path) -> None:
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/mlflow/Dockerfile"])
+def test_dockerfiles_pass_hadolint(project: Path, dockerfile: str) -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     completed = subprocess.run(
-        [str(hadolint), "Dockerfile"], cwd=project, capture_output=True, text=True, check=False
+        [str(hadolint), dockerfile], cwd=project, capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_tracking_server_image_copies_only_what_its_ignore_file_lets_in(project: Path) -> None:
+    # BuildKit reads <Dockerfile>.dockerignore beside a Dockerfile built from the repository root
+    dockerfile = (project / "deploy/mlflow/Dockerfile").read_text()
+    ignore = (project / "deploy/mlflow/Dockerfile.dockerignore").read_text().splitlines()
+    allowed = {line[1:] for line in ignore if line.startswith("!")}
+    copied = {
+        source
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for source in line.split()[1:-1]
+    }
+    assert copied and copied <= allowed, f"copied but ignored: {copied - allowed}"
+    assert all((project / source).exists() for source in copied)
 
 
 def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:

@@ -282,8 +282,10 @@ def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub
     # given a pull request from a fork, whose token cannot write to this repository
     pr = open_pull_request(github, 4, readme_change("A note from a fork."))
 
-    # when the whole workflow runs: lint and test, the model job, the required check
-    result = run_pr_workflow(github, pr, fork=True, job=None)
+    # when the whole workflow runs: lint and test, the model job, the required check, in a
+    # repository whose jobs may assume an AWS role
+    role = "arn:aws:iam::123456789012:role/income-classifier-ci"
+    result = run_pr_workflow(github, pr, fork=True, job=None, AWS_ROLE_TO_ASSUME=role)
 
     # then every job passes; the report is written for the summary and artifact, but nothing
     # is posted or pushed
@@ -295,6 +297,7 @@ def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub
     assert pr.number not in github.api.comments
     assert "Training did not run" in (result.artifacts / "model-report" / "report.md").read_text()
     assert PUSHING not in result.log, "a fork's run pushed to the DVC remote"
+    assert result.recorded("aws-credentials") == [], "a fork's run asked for the AWS role"
 
 
 def test_without_a_dvc_remote_variable_the_job_says_which_to_set(github: GitHub) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import run
-from servers import mlflow_server, postgres
+from servers import S3_CREDENTIALS, mlflow_server, postgres, s3_client, s3_keys, s3_server
 from standins.github_api import GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
@@ -36,16 +36,19 @@ pytestmark = pytest.mark.slow
 MODEL = "income-classifier"
 PROMOTION_BRANCH = "promote/production"
 RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
+DVC_BUCKET = "dvc"
+ROLE = "arn:aws:iam::123456789012:role/income-classifier-ci"  # AWS_ROLE_TO_ASSUME
 
 
 @dataclass
 class GitHub:
     origin: Path  # the repository on "GitHub", `main` checked out
-    dvc_remote: Path
+    dvc_remote: str  # the DVC_REMOTE_URL variable, in the bucket below
     tracking_uri: str  # the MLflow server the repository variable names
     api_url: str
     api: GitHubState
     scratch: Path
+    s3_url: str  # the S3-compatible server: the DVC remote's and the tracking server's buckets
     runs: int = 0  # workflow runs so far, to name their scratch folders
 
 
@@ -55,14 +58,25 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
     origin = generated_repository(root)
     # The first model is a weak one (few boosting rounds), so that a later one can beat it.
     set_max_iter(origin, 5)
+    # The servers a team moves to: the tracking server of deploy/mlflow/ (runs and the registry
+    # on PostgreSQL, models in a bucket behind it) and the DVC remote in another bucket, which
+    # the workflows reach with credentials from the OIDC step.
     with (
         postgres() as database,
-        mlflow_server(origin, database, root / "mlflow-artifacts") as tracking_uri,
+        s3_server("mlflow", root) as s3_url,
+        mlflow_server(
+            origin, database, "s3://mlflow/artifacts", root,
+            env=S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": s3_url},
+        ) as tracking,
         github_api(repository=origin) as (api_url, state),
-    ):
-        train_and_push(origin, tracking_uri=tracking_uri)
-        dvc_remote = root / f"{origin.name}-dvc-remote"
-        yield GitHub(origin, dvc_remote, tracking_uri, api_url, state, root)
+    ):  # fmt: skip
+        s3_client(s3_url).create_bucket(Bucket=DVC_BUCKET)
+        dvc_remote = f"s3://{DVC_BUCKET}/{origin.name}"
+        run(origin, "uv", "run", "--frozen", "dvc", "remote", "add", "--local", "--default",
+            "s3", dvc_remote)  # fmt: skip
+        aws = S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": s3_url}
+        train_and_push(origin, tracking_uri=tracking.url, env=aws)
+        yield GitHub(origin, dvc_remote, tracking.url, api_url, state, root, s3_url)
 
 
 def set_max_iter(clone: Path, rounds: int) -> None:
@@ -108,7 +122,9 @@ def run_on_main(github: GitHub, workflow: str, *, unset: str | None = None) -> W
             name: value
             for name, value in {
                 "MLFLOW_TRACKING_URI": github.tracking_uri,
-                "DVC_REMOTE_URL": str(github.dvc_remote),
+                "DVC_REMOTE_URL": github.dvc_remote,
+                "AWS_ROLE_TO_ASSUME": ROLE,
+                "S3_ENDPOINT_URL": github.s3_url,
                 "RELEASE_APP_ID": "123456",
             }.items()
             if name != unset
@@ -198,6 +214,10 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     assert build["build_args"]["GIT_COMMIT"] == merged
     assert build["build_args"]["MODEL_VERSION"] == "1"
     assert tags["image_digest"] == build["digest"], "the image is not recorded on the version"
+    stored = s3_keys(github.s3_url, "mlflow")
+    assert any(key.endswith("/MLmodel") for key in stored), "the model is not in the bucket"
+    # and both jobs that read the DVC remote got their credentials from the OIDC step
+    assert result.recorded("aws-credentials") == [{"role": ROLE, "region": "us-east-1"}] * 2
 
     # and one promotion pull request proposes exactly that version and image
     [promotion] = open_promotions(github)
@@ -218,6 +238,7 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     # given a merged pull request whose model nobody trained (no run cache for it)
     merged = merge(github, "more-rounds", lambda clone: set_max_iter(clone, 200))
     [before] = open_promotions(github)
+    stored = set(s3_keys(github.s3_url, DVC_BUCKET))
 
     # when main.yml runs
     result = run_on_main(github, "main.yml")
@@ -225,6 +246,7 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     # then main trained it and said so, registered version 2, and updated the one promotion
     assert result.succeeded, failure_context(result)
     assert RETRAINED in result.log, "main retrained without saying so"
+    assert set(s3_keys(github.s3_url, DVC_BUCKET)) > stored, "the new model was not pushed"
     state = registry(github)
     assert sorted(state["versions"]) == [1, 2] and state["aliases"] == {"staging": 2}
     assert state["versions"][2]["tags"]["git_commit"] == merged

@@ -119,6 +119,31 @@ def test_jobs_that_train_run_where_training_runner_says(workflow: tuple[Path, st
             )
 
 
+def test_jobs_reach_their_stores_with_the_variables_and_oidc(
+    workflow: tuple[Path, str, dict],
+) -> None:
+    # Every job that reaches the DVC remote assumes the AWS role (id-token: write, no stored
+    # keys) and honours an S3-compatible endpoint; every job that reaches MLflow passes its auth.
+    _, relative, parsed = workflow
+    for name, job in parsed["jobs"].items():
+        for step in job.get("steps", []):
+            if step.get("uses") != "./.github/actions/setup-project":
+                continue
+            given = step.get("with", {})
+            if "dvc-remote-url" in given:
+                assert "AWS_ROLE_TO_ASSUME" in given.get("aws-role-to-assume", ""), (relative, name)
+                assert given.get("s3-endpoint-url") == "${{ vars.S3_ENDPOINT_URL }}", relative
+                assert given.get("aws-region") == "${{ vars.AWS_REGION }}", relative
+                assert job["permissions"].get("id-token") == "write", f"{relative}: {name}"
+            if "mlflow-tracking-uri" in given:
+                assert given.get("mlflow-tracking-username") == (
+                    "${{ vars.MLFLOW_TRACKING_USERNAME }}"
+                ), f"{relative}: {name}"
+                assert given.get("mlflow-tracking-password") == (
+                    "${{ secrets.MLFLOW_TRACKING_PASSWORD }}"
+                ), f"{relative}: {name}"
+
+
 def test_pins_every_remote_action_to_a_commit_with_its_version(generated: Path) -> None:
     paths = [root_of(where, generated) / relative for where, relative in WORKFLOWS]
     paths += sorted(generated.glob(".github/actions/*/action.yml"))

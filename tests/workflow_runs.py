@@ -129,14 +129,18 @@ def generated_repository(root: Path) -> Path:
     return origin
 
 
-def train_and_push(origin: Path, *, tracking_uri: str | None = None) -> None:
-    """Train `main` and commit it, and push its data, outputs and run cache to the DVC remote
-    beside it: the repository as on GitHub after its first model."""
-    tracking = ("env", f"MLFLOW_TRACKING_URI={tracking_uri}") if tracking_uri else ()
-    run(origin, *tracking, "uv", "run", "--frozen", "dvc", "repro")
+def train_and_push(
+    origin: Path, *, tracking_uri: str | None = None, env: dict[str, str] | None = None
+) -> None:
+    """Train `main` and commit it, and push its data, outputs and run cache to its DVC remote
+    (the folder beside it unless `origin` says otherwise): the repository as on GitHub after
+    its first model. `env`: what the remote needs, such as credentials."""
+    settings = ({"MLFLOW_TRACKING_URI": tracking_uri} if tracking_uri else {}) | (env or {})
+    with_env = ("env", *(f"{name}={value}" for name, value in settings.items()))
+    run(origin, *with_env, "uv", "run", "--frozen", "dvc", "repro")
     run(origin, "git", "add", "--all")
     run(origin, "git", "commit", "--quiet", "--message", "Train the first model")
-    run(origin, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
+    run(origin, *with_env, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
 
 
 def trained_repository(root: Path) -> Path:

@@ -38,8 +38,23 @@ if [[ -n "$SETUP_DVC_REMOTE_URL" ]]; then
   .venv/bin/dvc remote default --local ci
 fi
 
+if [[ -n "$SETUP_S3_ENDPOINT_URL" ]]; then
+  # Read by DVC's S3 client (botocore) for every s3:// remote.
+  echo "AWS_ENDPOINT_URL_S3=$SETUP_S3_ENDPOINT_URL" >>"$GITHUB_ENV"
+fi
+
 if [[ -n "$SETUP_MLFLOW_TRACKING_URI" ]]; then
   echo "MLFLOW_TRACKING_URI=$SETUP_MLFLOW_TRACKING_URI" >>"$GITHUB_ENV"
+fi
+# MLflow's clients read these themselves: basic authentication, or a bearer token alone.
+if [[ -n "$SETUP_MLFLOW_TRACKING_PASSWORD" ]]; then
+  echo "::add-mask::$SETUP_MLFLOW_TRACKING_PASSWORD"
+  if [[ -n "$SETUP_MLFLOW_TRACKING_USERNAME" ]]; then
+    echo "MLFLOW_TRACKING_USERNAME=$SETUP_MLFLOW_TRACKING_USERNAME" >>"$GITHUB_ENV"
+    echo "MLFLOW_TRACKING_PASSWORD=$SETUP_MLFLOW_TRACKING_PASSWORD" >>"$GITHUB_ENV"
+  else
+    echo "MLFLOW_TRACKING_TOKEN=$SETUP_MLFLOW_TRACKING_PASSWORD" >>"$GITHUB_ENV"
+  fi
 fi
 
 cli=$(.venv/bin/python -c '

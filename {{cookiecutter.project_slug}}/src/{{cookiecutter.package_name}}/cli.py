@@ -89,7 +89,9 @@ def train_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Fit the model, save it in MLflow format, and log the run to MLflow."""
-    from {{ cookiecutter.package_name }} import data, train, validate
+    from mlflow.exceptions import MlflowException
+
+    from {{ cookiecutter.package_name }} import data, tracking, train, validate
 
     if not validate.read_passed(validation):
         typer.echo(f"Refusing to train: {validation} says the data broke the contract.", err=True)
@@ -98,7 +100,15 @@ def train_command(
     frame = validate.validated(data.read_split(train_file))
     trained = train.fit(frame, params.train)
     sources = [raw, *data.batch_files(batches)]
-    ref = train.save_and_log(trained, frame, params.train, params.mlflow, sources, out_dir)
+    try:
+        ref = train.save_and_log(trained, frame, params.train, params.mlflow, sources, out_dir)
+    except MlflowException as error:  # after the client's own retries
+        typer.echo(
+            f"Could not log the run to MLflow at {tracking.tracking_uri()}, so no model was "
+            f"saved; run the stage again once the server answers.\n{error.message}",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
     typer.echo(
         f"Trained on {len(frame):,} rows in {trained.fit_seconds:.1f}s "
         f"(train ROC AUC {trained.train_roc_auc:.4f}); model in {out_dir / train.MODEL_DIR}/; "
