@@ -39,6 +39,11 @@ class ModelRef(BaseModel):
 
 class ImageRef(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    # The registry repository, without tag or digest: lowercase, as registries require.
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)+$",
+    )
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
