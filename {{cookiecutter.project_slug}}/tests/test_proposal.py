@@ -35,8 +35,11 @@ def test_the_edit_names_the_candidate_and_keeps_the_comments(production_file: Pa
     assert (environment.model.version, environment.image.digest) == (7, DIGEST)
     assert environment.image.name == IMAGE
     assert environment.override_reason is None, "an old candidate's reason carried over"
-    kept = [line for line in production_file.read_text().splitlines() if line.startswith("#")]
-    assert kept == comments
+    lines = production_file.read_text().splitlines()
+    assert [line for line in lines if line.startswith("#")] == comments
+    # as a person would write it: the pre-commit hooks of the promotion pull request pass
+    assert f"  digest: {DIGEST}" in lines, "the digest was folded onto a line of its own"
+    assert all(line == line.rstrip() for line in lines), "trailing whitespace"
 
 
 @pytest.mark.parametrize(

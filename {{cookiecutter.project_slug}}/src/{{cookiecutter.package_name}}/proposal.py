@@ -68,6 +68,7 @@ def edit_environment(path: Path, version: int, image_name: str, digest: str) -> 
     ImageRef(name=image_name, digest=digest)
     yaml = YAML()
     yaml.preserve_quotes = True
+    yaml.width = 4096  # ruamel folds at 80: a digest would move to its own line, after a space
     yaml.representer.add_representer(type(None), _null)
     spec: Any = yaml.load(path)
     spec["model"]["version"] = version
