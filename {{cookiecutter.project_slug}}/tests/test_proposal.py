@@ -42,6 +42,19 @@ def test_the_edit_names_the_candidate_and_keeps_the_comments(production_file: Pa
     assert all(line == line.rstrip() for line in lines), "trailing whitespace"
 
 
+def test_the_edit_keeps_the_file_a_resource_kustomize_reads_and_never_applies(
+    production_file: Path,
+) -> None:
+    edit_environment(production_file, 7, IMAGE, DIGEST)
+
+    spec = yaml.safe_load(production_file.read_text())
+    # what the production overlay selects the file by
+    assert (spec["kind"], spec["metadata"]["name"]) == ("Environment", "production")
+    # without it, the overlay would hand the file to the cluster to apply
+    annotations = spec["metadata"]["annotations"]
+    assert annotations == {"config.kubernetes.io/local-config": "true"}
+
+
 @pytest.mark.parametrize(
     ("image", "digest", "field"),
     [
