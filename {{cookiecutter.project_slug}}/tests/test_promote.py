@@ -160,3 +160,23 @@ def test_environment_files_of_this_repository_parse() -> None:
     for name in ("production", "staging"):
         environment = read_environment(ROOT / "environments" / f"{name}.yaml")
         assert environment.model.name == PARAMS.mlflow.model_name
+    # the Kubernetes overlay finds production.yaml by kind and name
+    production = read_environment(ROOT / "environments" / "production.yaml")
+    assert production.kind == "Environment"
+    assert production.metadata is not None and production.metadata.name == "production"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"kind": "Deployment"}, {"apiVersion": "v1"}, {"spec": {}}],
+    ids=["a-kubernetes-kind", "a-kubernetes-api", "an-unknown-key"],
+)
+def test_an_environment_file_that_is_not_one_is_refused(
+    change: dict[str, object], tmp_path: Path
+) -> None:
+    spec = yaml.safe_load((ROOT / "environments" / "production.yaml").read_text())
+    path = tmp_path / "production.yaml"
+    path.write_text(yaml.safe_dump(spec | change))
+
+    with pytest.raises(ValueError, match=next(iter(change))):
+        read_environment(path)

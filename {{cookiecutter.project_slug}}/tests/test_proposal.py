@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DIGEST, GATE, ROOT
+from conftest import DIGEST, GATE, IMAGE, ROOT
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.promote import read_environment, reconcile
@@ -29,20 +29,48 @@ def test_the_edit_names_the_candidate_and_keeps_the_comments(production_file: Pa
     )
     production_file.write_text(text)
 
-    edit_environment(production_file, 7, DIGEST)
+    edit_environment(production_file, 7, IMAGE, DIGEST)
 
     environment = read_environment(production_file)
     assert (environment.model.version, environment.image.digest) == (7, DIGEST)
+    assert environment.image.name == IMAGE
     assert environment.override_reason is None, "an old candidate's reason carried over"
-    kept = [line for line in production_file.read_text().splitlines() if line.startswith("#")]
-    assert kept == comments
+    lines = production_file.read_text().splitlines()
+    assert [line for line in lines if line.startswith("#")] == comments
+    # as a person would write it: the pre-commit hooks of the promotion pull request pass
+    assert f"  digest: {DIGEST}" in lines, "the digest was folded onto a line of its own"
+    assert all(line == line.rstrip() for line in lines), "trailing whitespace"
 
 
-def test_a_malformed_digest_leaves_the_file_alone(production_file: Path) -> None:
+def test_the_edit_keeps_the_file_a_resource_kustomize_reads_and_never_applies(
+    production_file: Path,
+) -> None:
+    edit_environment(production_file, 7, IMAGE, DIGEST)
+
+    spec = yaml.safe_load(production_file.read_text())
+    # what the production overlay selects the file by
+    assert (spec["kind"], spec["metadata"]["name"]) == ("Environment", "production")
+    # without it, the overlay would hand the file to the cluster to apply
+    annotations = spec["metadata"]["annotations"]
+    assert annotations == {"config.kubernetes.io/local-config": "true"}
+
+
+@pytest.mark.parametrize(
+    ("image", "digest", "field"),
+    [
+        (IMAGE, "latest", "digest"),
+        (IMAGE + ":v1", DIGEST, "name"),  # a tag: the digest says which image
+        ("GHCR.io/Acme/Model", DIGEST, "name"),  # registries want lowercase
+    ],
+    ids=["tag-as-digest", "tag-in-name", "uppercase-name"],
+)
+def test_a_malformed_image_leaves_the_file_alone(
+    production_file: Path, image: str, digest: str, field: str
+) -> None:
     before = production_file.read_text()
 
-    with pytest.raises(ValueError, match="digest"):
-        edit_environment(production_file, 7, "latest")
+    with pytest.raises(ValueError, match=field):
+        edit_environment(production_file, 7, image, digest)
     assert production_file.read_text() == before
 
 

@@ -431,6 +431,9 @@ def tag_image_command(
 @app.command("propose-promotion")
 def propose_promotion_command(
     version: Annotated[int, typer.Option(help="The candidate model version.")],
+    image_name: Annotated[
+        str, typer.Option(help="Its serving image's repository, e.g. ghcr.io/<owner>/<repo>.")
+    ],
     digest: Annotated[str, typer.Option(help="Its serving image's digest, sha256:<64 hex>.")],
     environment_file: Annotated[
         Path, typer.Option(help="The environment file to edit.", exists=True, dir_okay=False)
@@ -454,7 +457,7 @@ def propose_promotion_command(
         tolerance=params.promote.tolerance,
         environment_file=environment_file.as_posix(),
     )
-    proposal.edit_environment(environment_file, version, digest)
+    proposal.edit_environment(environment_file, version, image_name, digest)
     body.parent.mkdir(parents=True, exist_ok=True)
     body.write_text(proposed.body, encoding="utf-8")
     typer.echo(proposed.body)

@@ -9,6 +9,7 @@ runs. Promotion reconciles the registry alias of the same name to that file. It 
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from mlflow import MlflowClient
@@ -39,13 +40,31 @@ class ModelRef(BaseModel):
 
 class ImageRef(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    # The registry repository, without tag or digest: lowercase, as registries require.
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)+$",
+    )
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
+class EnvironmentMetadata(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    name: str = Field(min_length=1)
+    annotations: dict[str, str] = {}
+
+
 class Environment(BaseModel):
-    """An environment file: what runs there, and why if the gate had to be overridden."""
+    """An environment file: what runs there, and why if the gate had to be overridden.
+
+    `apiVersion`, `kind` and `metadata` let kustomize read the file as a resource (the
+    Kubernetes overlay takes the image and version from it); promotion ignores them.
+    """
 
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    api_version: Literal["mlops.local/v1"] | None = Field(default=None, alias="apiVersion")
+    kind: Literal["Environment"] | None = None
+    metadata: EnvironmentMetadata | None = None
     model: ModelRef
     image: ImageRef = ImageRef()
     override_reason: str | None = None

@@ -58,17 +58,21 @@ def describe(client: MlflowClient, name: str, version: int) -> VersionFacts:
     )
 
 
-def edit_environment(path: Path, version: int, digest: str) -> None:
-    """Name `version` and its image in the environment file, keeping its comments.
+def edit_environment(path: Path, version: int, image_name: str, digest: str) -> None:
+    """Name `version` and its image (`image_name@digest`) in the environment file, keeping its
+    comments.
 
     Any override reason is dropped: it argued for an earlier candidate, not this one.
     """
-    ImageRef(digest=digest)  # refuse anything but a sha256 digest before touching the file
+    # Refuse a malformed name or anything but a sha256 digest before touching the file.
+    ImageRef(name=image_name, digest=digest)
     yaml = YAML()
     yaml.preserve_quotes = True
+    yaml.width = 4096  # ruamel folds at 80: a digest would move to its own line, after a space
     yaml.representer.add_representer(type(None), _null)
     spec: Any = yaml.load(path)
     spec["model"]["version"] = version
+    spec["image"]["name"] = image_name
     spec["image"]["digest"] = digest
     spec["override_reason"] = None
     yaml.dump(spec, path)
