@@ -290,7 +290,8 @@ def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub
     # then every job passes; the report is written for the summary and artifact, but nothing
     # is posted or pushed
     assert result.succeeded, failure_context(result)
-    for job in ("Lint and test", "Validate, train and report", "Pull request ready"):
+    jobs = ("Lint and test", "Validate, train and report", "Promotion gate", "Pull request ready")
+    for job in jobs:
         passed = rf"\[Pull request/{re.escape(job)} *\] 🏁  Job succeeded"  # names padded
         assert re.search(passed, result.log), f"{job} did not pass"
     assert result.cml_calls == [], "a fork's run tried to comment"

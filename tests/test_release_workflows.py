@@ -27,6 +27,7 @@ from workflow_runs import (
     WorkflowRun,
     checkout,
     generated_repository,
+    pull_request_event,
     run_workflow,
     train_and_push,
 )
@@ -85,16 +86,25 @@ def set_max_iter(clone: Path, rounds: int) -> None:
     params.write_text(text)
 
 
-def merge(github: GitHub, name: str, change: Callable[[Path], None]) -> str:
-    """A developer's pull request `name`, merged into main with a merge commit; returns it."""
+def propose(github: GitHub, name: str, change: Callable[[Path], None]) -> None:
+    """A developer's pull request `name`: one commit on main, pushed as the branch `name`."""
     clone = github.scratch / f"developer-{name}"
     run(github.scratch, "git", "clone", "--quiet", str(github.origin), clone.name)
     run(clone, "git", "checkout", "--quiet", "-b", name)
     change(clone)
     run(clone, "git", "commit", "--quiet", "--all", "--message", f"Change: {name}")
     run(clone, "git", "push", "--quiet", "origin", name)
-    run(github.origin, "git", "merge", "--quiet", "--no-ff", "--no-edit", name)
+
+
+def land(github: GitHub, branch: str) -> str:
+    """Merge the pull request of `branch` into main with a merge commit; returns it."""
+    run(github.origin, "git", "merge", "--quiet", "--no-ff", "--no-edit", branch)
     return head(github.origin)
+
+
+def merge(github: GitHub, name: str, change: Callable[[Path], None]) -> str:
+    propose(github, name, change)
+    return land(github, name)
 
 
 def head(repository: Path, revision: str = "HEAD") -> str:
@@ -130,6 +140,22 @@ def run_on_main(github: GitHub, workflow: str, *, unset: str | None = None) -> W
             if name != unset
         },
         secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
+    )
+
+
+def run_promotion_gate(github: GitHub, branch: str) -> WorkflowRun:
+    """pr.yml's promotion gate on the pull request of `branch` into main, checked out afresh."""
+    github.runs += 1
+    clone = checkout(github.origin, branch, github.scratch / f"ci-{github.runs}")
+    event = pull_request_event(github.runs, branch, head(clone), head(github.origin, "main"))
+    return run_workflow(
+        clone,
+        "pr.yml",
+        event,
+        github.scratch / f"act-{github.runs}",
+        api_url=github.api_url,
+        job="promotion-gate",
+        variables={"MLFLOW_TRACKING_URI": github.tracking_uri},
     )
 
 
@@ -234,6 +260,13 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     [token] = result.recorded("app-token")
     assert token == {"app_id": "123456", "contents": "write", "pull_requests": "write"}
 
+    # and that pull request's promotion gate passes (nothing runs yet) without deploying it
+    gate = run_promotion_gate(github, PROMOTION_BRANCH)
+    assert gate.succeeded, failure_context(gate)
+    allowed = f"Promotion allowed. Once merged: production now runs {MODEL} version 1"
+    assert f"{allowed} (for the first time)" in gate.log
+    assert registry(github)["aliases"] == {"staging": 1}
+
 
 def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     # given a merged pull request whose model nobody trained (no run cache for it)
@@ -286,19 +319,30 @@ def test_merging_the_promotion_deploys_it_and_running_again_changes_nothing(
 
 
 def test_a_worse_model_is_refused_unless_the_file_says_why(github: GitHub) -> None:
-    # given a change that puts the weaker version 1 in production, with no reason given
+    # given a pull request that puts the weaker version 1 in production, with no reason given
     digest = registry(github)["versions"][1]["tags"]["image_digest"]
-    merge(github, "back-to-v1", edit_production(1, digest))
+    propose(github, "back-to-v1", edit_production(1, digest))
 
-    # when promote.yml runs, it refuses and production stays on version 2
+    # when its promotion gate runs, it fails the pull request before anything deploys
+    gate = run_promotion_gate(github, "back-to-v1")
+    assert not gate.succeeded, "the gate let a worse model through without a reason"
+    assert "Promotion refused" in gate.log and "override_reason" in gate.log
+
+    # and merged anyway, promote.yml refuses it too, and production stays on version 2
+    land(github, "back-to-v1")
     refused = run_on_main(github, "promote.yml")
     assert not refused.succeeded, "a worse model was promoted without a reason"
     assert "Promotion refused" in refused.log and "override_reason" in refused.log
     assert registry(github)["aliases"]["production"] == 2
 
-    # when a follow-up change gives the reason, it goes through
+    # when a follow-up change gives the reason, the gate and then promote.yml let it through
     reason = "version 2 misbehaves on this month's data"
-    merge(github, "back-to-v1-because", edit_production(1, digest, reason))
+    propose(github, "back-to-v1-because", edit_production(1, digest, reason))
+    gate = run_promotion_gate(github, "back-to-v1-because")
+    assert gate.succeeded, failure_context(gate)
+    assert f"overridden: {reason}" in gate.log
+    assert registry(github)["aliases"]["production"] == 2, "the gate deployed"
+    land(github, "back-to-v1-because")
     overridden = run_on_main(github, "promote.yml")
     assert overridden.succeeded, failure_context(overridden)
     assert f"overridden: {reason}" in overridden.log

@@ -53,13 +53,19 @@ def test_gate_knows_lower_is_better_for_losses() -> None:
 
 
 def promote_to(
-    client: MlflowClient, tmp_path: Path, version: int | None, commit: str = "abc", **extra: object
+    client: MlflowClient,
+    tmp_path: Path,
+    version: int | None,
+    commit: str = "abc",
+    check_only: bool = False,
+    **extra: object,
 ) -> str:
     name = client.search_registered_models()[-1].name
     spec = {"model": {"name": name, "version": version}, "image": {"digest": DIGEST}, **extra}
     path = tmp_path / "production.yaml"
     path.write_text(yaml.safe_dump(spec))
-    return reconcile(client, read_environment(path), "production", GATE, TOLERANCE, commit)
+    environment = read_environment(path)
+    return reconcile(client, environment, "production", GATE, TOLERANCE, commit, check_only)
 
 
 def alias_of(client: MlflowClient) -> int:
@@ -83,6 +89,24 @@ def test_promote_is_idempotent_and_a_revert_rolls_back(
     tags = client.get_model_version(name, str(first)).tags
     deployed = tags[RAN_IN_TAG.format(alias="production")]
     assert deployed == "revert", "the registry does not record which commit deployed the version"
+
+
+def test_a_check_decides_as_the_merge_would_and_changes_nothing(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, worse, better) = registry
+    promote_to(client, tmp_path, first)
+    name = client.search_registered_models()[-1].name
+    tags = client.get_model_version(name, str(better)).tags
+
+    # a better candidate passes the check, a worse one without a reason is refused by it
+    assert "from version" in promote_to(client, tmp_path, better, check_only=True)
+    with pytest.raises(PromotionRefusedError, match="override_reason"):
+        promote_to(client, tmp_path, worse, check_only=True)
+
+    # and neither moved production or tagged a version
+    assert alias_of(client) == first
+    assert client.get_model_version(name, str(better)).tags == tags
 
 
 def test_reverting_the_first_promotion_leaves_production_empty(

@@ -468,6 +468,9 @@ def propose_promotion_command(
 @app.command("promote")
 def promote_command(
     environment_file: Annotated[Path, typer.Argument(help="environments/<name>.yaml", exists=True)],
+    check: Annotated[
+        bool, typer.Option(help="Decide as a merge would, refusals included; change nothing.")
+    ] = False,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Point the environment's alias at the version its file names, if the gate agrees."""
@@ -483,8 +486,9 @@ def promote_command(
             gate_metric=params.evaluate.gate_metric,
             tolerance=params.promote.tolerance,
             commit=tracking.git_state()["git_commit"],
+            check_only=check,
         )
     except promote.PromotionRefusedError as refused:
         typer.echo(f"Promotion refused: {refused}", err=True)
         raise typer.Exit(code=1) from None
-    typer.echo(outcome)
+    typer.echo(f"Promotion allowed. Once merged: {outcome}" if check else outcome)

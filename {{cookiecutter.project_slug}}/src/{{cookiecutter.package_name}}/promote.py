@@ -176,10 +176,12 @@ def reconcile(
     gate_metric: str,
     tolerance: float,
     commit: str = "unknown",
+    check_only: bool = False,
 ) -> str:
     """Point `alias` at the file's version; returns what happened, raises PromotionRefusedError.
 
     `commit` is the environment file's commit, recorded on the version as the deployment.
+    `check_only`: decide exactly as a merge would, refusals included, and change nothing.
     """
     name, wanted = environment.model.name, environment.model.version
     now = current_version(client, name, alias)
@@ -187,7 +189,8 @@ def reconcile(
         # Only a revert of the first promotion gets here: the environment runs nothing again.
         if now is None:
             return f"{alias} runs no version of {name}: nothing to change"
-        client.delete_registered_model_alias(name, alias)
+        if not check_only:
+            client.delete_registered_model_alias(name, alias)
         return f"{alias} no longer runs {name} (was version {now}): the file names no version"
     try:
         version = client.get_model_version(name, str(wanted))
@@ -206,8 +209,9 @@ def reconcile(
     ran_here = RAN_IN_TAG.format(alias=alias)
     if ran_here in version.tags:
         # A version this environment ran before: a rollback (a reverted file), not a candidate.
-        client.set_registered_model_alias(name, alias, str(wanted))
-        client.set_model_version_tag(name, str(wanted), ran_here, commit)
+        if not check_only:
+            client.set_registered_model_alias(name, alias, str(wanted))
+            client.set_model_version_tag(name, str(wanted), ran_here, commit)
         return f"{alias} rolled back to {name} version {wanted} (from version {now})"
     decision = gate(
         gate_metric,
@@ -221,8 +225,9 @@ def reconcile(
             f"{decision.message}. Set `override_reason` in the environment file to promote it "
             "anyway."
         )
-    client.set_registered_model_alias(name, alias, str(wanted))
-    client.set_model_version_tag(name, str(wanted), ran_here, commit)
+    if not check_only:
+        client.set_registered_model_alias(name, alias, str(wanted))
+        client.set_model_version_tag(name, str(wanted), ran_here, commit)
     moved = f"from version {now}" if now is not None else "for the first time"
     return f"{alias} now runs {name} version {wanted} ({moved}); {decision.message}"
 
