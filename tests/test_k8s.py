@@ -1,7 +1,7 @@
 """The generated Kubernetes manifests, rendered by real kustomize (the pinned kubectl in .tools):
-the production overlay validates against the Kubernetes API schemas, runs exactly the image and
-model version environments/production.yaml names, changes with that file and with nothing else,
-and does not build before the first promotion. Flux's Kustomization deploys that overlay."""
+each overlay (staging, production) validates against the Kubernetes API schemas, runs exactly the
+image and model version its environments/<env>.yaml names, changes with that file and with
+nothing else, and does not build while the file names no image. Flux deploys each overlay."""
 
 import re
 from pathlib import Path
@@ -15,7 +15,7 @@ from conftest import TEMPLATE, bake, run
 pytestmark = pytest.mark.slow
 
 KUBECTL = TEMPLATE / ".tools" / "bin" / "kubectl"
-OVERLAY = "deploy/k8s/overlays/production"
+ENVIRONMENTS = ("staging", "production")
 # kubectl's own minor version, and the newest the bundled schemas know: an API removed since
 # would fail the second.
 KUBERNETES_VERSIONS = ("1.34.0", kubernetes_validate.latest_version())
@@ -34,16 +34,21 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake(tmp_path_factory.mktemp("k8s"))
 
 
-def promote(project: Path, version: int, digest: str, image: str = IMAGE) -> None:
-    """Name a version and its image in production.yaml, as a merged promotion leaves it."""
-    path = project / "environments" / "production.yaml"
+def overlay(environment: str) -> str:
+    return f"deploy/k8s/overlays/{environment}"
+
+
+def deploy(project: Path, environment: str, version: int, digest: str, image: str = IMAGE) -> None:
+    """Name a version and its image in the environment's file, as a merged promotion leaves
+    production.yaml and a release leaves staging.yaml on deploy/staging."""
+    path = project / "environments" / f"{environment}.yaml"
     spec = yaml.safe_load(path.read_text())
     spec["model"]["version"] = version
     spec["image"] = {"name": image, "digest": digest}
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
-def kustomize(project: Path, path: str = OVERLAY, check: bool = True) -> Any:
+def kustomize(project: Path, path: str, check: bool = True) -> Any:
     # The overlay reads environments/, outside its directory, which kustomize refuses unless
     # told; Flux allows it (it restricts loading to the repository instead).
     return run(
@@ -58,7 +63,7 @@ def kustomize(project: Path, path: str = OVERLAY, check: bool = True) -> Any:
     )
 
 
-def render(project: Path, path: str = OVERLAY) -> dict[str, dict[str, Any]]:
+def render(project: Path, path: str) -> dict[str, dict[str, Any]]:
     """The rendered objects by kind (the overlay has one of each)."""
     documents = list(yaml.safe_load_all(kustomize(project, path).stdout))
     by_kind = {document["kind"]: document for document in documents}
@@ -88,14 +93,15 @@ def leaves(objects: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Any]:
     }
 
 
-def test_the_production_overlay_renders_objects_the_kubernetes_api_accepts(
-    project: Path,
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_overlay_renders_objects_the_kubernetes_api_accepts(
+    project: Path, environment: str
 ) -> None:
-    # given a promotion merged into production.yaml
-    promote(project, 3, DIGEST)
+    # given a version and its image named in the environment's file
+    deploy(project, environment, 3, DIGEST)
 
     # when the overlay is built
-    objects = render(project)
+    objects = render(project, overlay(environment))
 
     # then it holds the serving objects, each valid for the API, and not the environment file
     assert sorted(objects) == ["Deployment", "HorizontalPodAutoscaler", "Service"]
@@ -104,9 +110,10 @@ def test_the_production_overlay_renders_objects_the_kubernetes_api_accepts(
             kubernetes_validate.validate(document, version, strict=True)
 
 
-def test_the_deployment_runs_what_production_yaml_names_hardened(project: Path) -> None:
-    promote(project, 3, DIGEST)
-    objects = render(project)
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_deployment_runs_what_its_file_names_hardened(project: Path, environment: str) -> None:
+    deploy(project, environment, 3, DIGEST)
+    objects = render(project, overlay(environment))
     deployment = objects["Deployment"]
     pod = deployment["spec"]["template"]
     [container] = pod["spec"]["containers"]
@@ -151,16 +158,17 @@ def test_the_deployment_runs_what_production_yaml_names_hardened(project: Path) 
     assert metric["resource"]["name"] == "cpu"
 
 
-def test_a_promotion_changes_the_image_digest_and_model_version_and_nothing_else(
-    project: Path,
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_new_version_changes_the_image_digest_and_model_version_and_nothing_else(
+    project: Path, environment: str
 ) -> None:
-    # given production running version 3
-    promote(project, 3, DIGEST)
-    before = leaves(render(project))
+    # given the environment running version 3
+    deploy(project, environment, 3, DIGEST)
+    before = leaves(render(project, overlay(environment)))
 
-    # when a promotion names version 4 and its image
-    promote(project, 4, NEXT_DIGEST)
-    after = leaves(render(project))
+    # when its file names version 4 and its image (a promotion, or the next release)
+    deploy(project, environment, 4, NEXT_DIGEST)
+    after = leaves(render(project, overlay(environment)))
 
     # then exactly the container image and the version label differ
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
@@ -168,35 +176,61 @@ def test_a_promotion_changes_the_image_digest_and_model_version_and_nothing_else
     assert after[CONTAINER_IMAGE] == f"{IMAGE}@{NEXT_DIGEST}" and after[MODEL_LABEL] == "4"
 
 
-def test_before_the_first_promotion_the_overlay_does_not_build(project: Path) -> None:
-    # given production.yaml as generated: no version, no image
-    run(project, "git", "checkout", "--", "environments/production.yaml")
-    spec = yaml.safe_load((project / "environments" / "production.yaml").read_text())
+def test_a_new_digest_in_production_yaml_changes_the_rendered_digest_and_nothing_else(
+    project: Path,
+) -> None:
+    # given production running version 3's image
+    deploy(project, "production", 3, DIGEST)
+    before = leaves(render(project, overlay("production")))
+
+    # when production.yaml names another image (a rebuild of the same version)
+    deploy(project, "production", 3, NEXT_DIGEST)
+    after = leaves(render(project, overlay("production")))
+
+    # then the rendered production manifests differ in the image digest only
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    assert changed == {CONTAINER_IMAGE}
+    assert after[CONTAINER_IMAGE] == f"{IMAGE}@{NEXT_DIGEST}"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_while_the_file_names_no_image_the_overlay_does_not_build(
+    project: Path, environment: str
+) -> None:
+    # given the file as generated (production before its first promotion, staging on main)
+    path = f"environments/{environment}.yaml"
+    run(project, "git", "checkout", "--", path)
+    spec = yaml.safe_load((project / path).read_text())
     assert spec["model"]["version"] is None and spec["image"]["digest"] is None
 
     # when the overlay is built
-    built = kustomize(project, check=False)
+    built = kustomize(project, overlay(environment), check=False)
 
-    # then it fails, naming the field a promotion sets, and renders nothing Flux could apply
+    # then it fails, naming the field a deployment sets, and renders nothing Flux could apply
     assert built.returncode != 0 and not built.stdout
     assert "fieldPath `image.digest` is missing" in built.stderr, built.stderr
-    assert "production" in built.stderr
+    assert "Environment" in built.stderr
 
 
-def test_flux_deploys_the_production_overlay_from_the_source_the_readme_creates(
-    project: Path,
+@pytest.mark.parametrize(
+    ("environment", "branch"), [("staging", "deploy/staging"), ("production", "main")]
+)
+def test_flux_deploys_each_overlay_from_the_branch_the_readme_names(
+    project: Path, environment: str, branch: str
 ) -> None:
-    flux = yaml.safe_load((project / "deploy" / "k8s" / "flux" / "production.yaml").read_text())
+    flux_file = project / "deploy" / "k8s" / "flux" / f"{environment}.yaml"
+    flux = yaml.safe_load(flux_file.read_text())
     readme = (project / "README.md").read_text()
-    [source] = re.findall(r"flux create source git (\S+) ", readme)
-    [namespace] = re.findall(r"^kubectl create namespace (\S+)$", readme, re.MULTILINE)
+    sources = dict(re.findall(r"flux create source git (\S+) --url=\S+ --branch=(\S+)", readme))
+    namespaces = re.findall(r"^kubectl create namespace (\S+)$", readme, re.MULTILINE)
 
     assert flux["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
     assert flux["kind"] == "Kustomization"
     spec = flux["spec"]
-    assert spec["sourceRef"] == {"kind": "GitRepository", "name": source}
-    assert spec["targetNamespace"] == namespace
+    assert spec["sourceRef"]["kind"] == "GitRepository"
+    assert sources[spec["sourceRef"]["name"]] == branch, "Flux reads another branch"
+    assert spec["targetNamespace"] in namespaces
     assert spec["prune"] is True and spec["wait"] is True
-    # the path Flux builds is the overlay, and it renders once a promotion is merged
-    promote(project, 3, DIGEST)
-    assert render(project, spec["path"]) == render(project, OVERLAY)
+    # the path Flux builds is the overlay, and it renders once the file names an image
+    deploy(project, environment, 3, DIGEST)
+    assert render(project, spec["path"]) == render(project, overlay(environment))

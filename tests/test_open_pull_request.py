@@ -201,6 +201,24 @@ def test_after_a_merge_the_next_run_opens_a_new_pull_request_on_the_new_base(
     assert_one_commit_on(github, merge, {ENVIRONMENT: "model: income-classifier\nversion: 8\n"})
 
 
+def test_with_open_false_only_the_branch_moves(github: GitHub) -> None:
+    # given a deployment branch: one commit on main that nobody merges, moved on every release
+    base = github.git("rev-parse", "main")
+    write(github, ENVIRONMENT, "model: income-classifier\nversion: 7\n")
+    first = open_pull_request(github, open="false", body_file="")
+    write(github, ENVIRONMENT, "model: income-classifier\nversion: 8\n")
+
+    # when it runs again
+    second = open_pull_request(github, open="false", body_file="")
+
+    # then the branch is one commit on main with the latest content, and no pull request exists
+    assert (first.status, second.status) == (0, 0), first.log + second.log
+    assert second.outputs == {"number": "", "url": "", "result": "pushed"}
+    assert_one_commit_on(github, base, {ENVIRONMENT: "model: income-classifier\nversion: 8\n"})
+    assert github.api.pulls == {}
+    assert not any(path.endswith("/pulls") for _, path in writes(github.api)), "a PR was opened"
+
+
 def test_a_listed_file_that_does_not_exist_fails_before_anything_is_written(
     github: GitHub,
 ) -> None:

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 MODEL = "income-classifier"
 PROMOTION_BRANCH = "promote/production"
+STAGING_BRANCH = "deploy/staging"
 RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
 DVC_BUCKET = "dvc"
 ROLE = "arn:aws:iam::123456789012:role/income-classifier-ci"  # AWS_ROLE_TO_ASSUME
@@ -193,9 +194,21 @@ def open_promotions(github: GitHub) -> list[dict[str, Any]]:
     ]
 
 
-def environment_on(github: GitHub, revision: str) -> dict[str, Any]:
-    shown = run(github.origin, "git", "show", f"{revision}:environments/production.yaml")
+def environment_on(github: GitHub, revision: str, name: str = "production") -> dict[str, Any]:
+    shown = run(github.origin, "git", "show", f"{revision}:environments/{name}.yaml")
     return dict(yaml.safe_load(shown.stdout))
+
+
+def assert_staging_runs(github: GitHub, merged: str, version: int, digest: str) -> None:
+    """deploy/staging is one commit on `merged`, naming exactly `version` and its image."""
+    assert head(github.origin, f"{STAGING_BRANCH}~1") == merged, "not one commit on the merge"
+    changed = run(github.origin, "git", "diff", "--name-only", merged, STAGING_BRANCH).stdout
+    assert changed.split() == ["environments/staging.yaml"]
+    staged = environment_on(github, STAGING_BRANCH, "staging")
+    assert staged["model"] == {"name": MODEL, "version": version}
+    assert staged["image"] == {"name": f"ghcr.io/{REPOSITORY}", "digest": digest}
+    on_main = environment_on(github, "main", "staging")
+    assert on_main["model"]["version"] is None, "main got a bot commit"
 
 
 def edit_production(version: int, digest: str, reason: str | None = None) -> Callable[[Path], None]:
@@ -257,8 +270,12 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "not one commit on main"
     shown = run(github.origin, "git", "show", f"{PROMOTION_BRANCH}:environments/production.yaml")
     assert "# What production runs" in shown.stdout, "the file's comments were lost"
-    [token] = result.recorded("app-token")
-    assert token == {"app_id": "123456", "contents": "write", "pull_requests": "write"}
+    tokens = result.recorded("app-token")
+    assert {"app_id": "123456", "contents": "write", "pull_requests": "write"} in tokens
+    # and staging, through its branch, runs version 1: a token that can write contents only
+    assert {"app_id": "123456", "contents": "write", "pull_requests": ""} in tokens
+    assert len(tokens) == 2
+    assert_staging_runs(github, merged, 1, build["digest"])
 
     # and that pull request's promotion gate passes (nothing runs yet) without deploying it
     gate = run_promotion_gate(github, PROMOTION_BRANCH)
@@ -292,6 +309,7 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     assert proposed["model"]["version"] == 2
     assert proposed["image"]["name"] == f"ghcr.io/{REPOSITORY}"
     assert proposed["image"]["digest"] == state["versions"][2]["tags"]["image_digest"]
+    assert_staging_runs(github, merged, 2, state["versions"][2]["tags"]["image_digest"])
     assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "the branch stacked commits"
 
 

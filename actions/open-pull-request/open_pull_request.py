@@ -2,7 +2,8 @@
 """Commit files to a bot branch through the GitHub REST API and open or update its one PR.
 
 The branch is reset to a single commit on top of the base commit on every run, so the pull
-request always shows exactly one commit. Commits made through the API with a GitHub App token
+request always shows exactly one commit. With PULL_REQUEST_OPEN=false only the branch moves: a
+deployment branch that nobody merges. Commits made through the API with a GitHub App token
 are signed by GitHub, and nothing is pushed with git: no credentials are written to disk.
 
 Inputs come from the environment (the action maps them); Python's standard library only.
@@ -46,6 +47,7 @@ class Inputs:
     body: str
     commit_message: str
     files: dict[str, str]  # path in the repository -> content
+    open_pull_request: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,24 @@ def read_inputs() -> Inputs:
     if not FULL_SHA.match(base_sha):
         raise ActionError(f"base-sha must be a full commit SHA, got '{base_sha}'")
     title = required("title", "PULL_REQUEST_TITLE").strip()
-    body_file = Path(required("body-file", "PULL_REQUEST_BODY_FILE"))
-    if not body_file.is_file():
-        raise ActionError(f"body-file '{body_file}' does not exist")
-    body = body_file.read_bytes().decode("utf-8", errors="replace")
-    if len(body) > MAX_BODY:
-        raise ActionError(f"body-file has {len(body)} characters; GitHub takes at most {MAX_BODY}")
+    opening = os.environ.get("PULL_REQUEST_OPEN", "true")
+    if opening not in ("true", "false"):
+        raise ActionError(f'open must be "true" or "false", not \'{opening}\'')
+    body = ""
+    if opening == "true":
+        body_file = Path(required("body-file", "PULL_REQUEST_BODY_FILE"))
+        if not body_file.is_file():
+            raise ActionError(f"body-file '{body_file}' does not exist")
+        body = body_file.read_bytes().decode("utf-8", errors="replace")
+        if len(body) > MAX_BODY:
+            raise ActionError(
+                f"body-file has {len(body)} characters; GitHub takes at most {MAX_BODY}"
+            )
     message = os.environ.get("PULL_REQUEST_COMMIT_MESSAGE", "").strip() or title
     files = read_files(required("files", "PULL_REQUEST_FILES"))
-    return Inputs(token, repository, branch, base, base_sha, title, body, message, files)
+    return Inputs(
+        token, repository, branch, base, base_sha, title, body, message, files, opening == "true"
+    )
 
 
 def commit(github: GitHub, inputs: Inputs) -> str:
@@ -269,6 +280,11 @@ def main() -> int:
         )
         sha = commit(github, inputs)
         point_branch(github, inputs.branch, sha)
+        if not inputs.open_pull_request:
+            with Path(output).open("a", encoding="utf-8") as handle:
+                handle.write("number=\nurl=\nresult=pushed\n")
+            print(f"{inputs.branch} is now {sha[:7]}, one commit on {inputs.base_sha[:7]}")
+            return 0
         pull, result = open_or_update(github, inputs)
     except ActionError as failure:
         print(annotation("error", str(failure)))

@@ -55,6 +55,21 @@ def test_the_edit_keeps_the_file_a_resource_kustomize_reads_and_never_applies(
     assert annotations == {"config.kubernetes.io/local-config": "true"}
 
 
+def test_a_staging_deployment_is_recorded_in_its_file_and_adds_no_override(
+    tmp_path: Path,
+) -> None:
+    staging = tmp_path / "staging.yaml"
+    shutil.copyfile(ROOT / "environments" / "staging.yaml", staging)
+    assert read_environment(staging).model.version is None, "main's copy names no version"
+
+    edit_environment(staging, 3, IMAGE, DIGEST)
+
+    environment = read_environment(staging)
+    assert (environment.model.version, environment.image.name) == (3, IMAGE)
+    assert environment.image.digest == DIGEST
+    assert "override_reason" not in staging.read_text(), "staging has no gate to override"
+
+
 @pytest.mark.parametrize(
     ("image", "digest", "field"),
     [

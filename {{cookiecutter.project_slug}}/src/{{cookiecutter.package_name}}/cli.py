@@ -465,6 +465,24 @@ def propose_promotion_command(
     _write_outputs(outputs, title=proposed.title)
 
 
+@app.command("record-deployment")
+def record_deployment_command(
+    environment_file: Annotated[
+        Path, typer.Argument(help="environments/<name>.yaml", exists=True, dir_okay=False)
+    ],
+    version: Annotated[int, typer.Option(help="The model version the environment now runs.")],
+    image_name: Annotated[
+        str, typer.Option(help="Its serving image's repository, e.g. ghcr.io/<owner>/<repo>.")
+    ],
+    digest: Annotated[str, typer.Option(help="Its serving image's digest, sha256:<64 hex>.")],
+) -> None:
+    """Name VERSION and its image in ENVIRONMENT_FILE, as a deployment records it (staging)."""
+    from {{ cookiecutter.package_name }} import proposal
+
+    proposal.edit_environment(environment_file, version, image_name, digest)
+    typer.echo(f"{environment_file} now names version {version}, {image_name}@{digest}")
+
+
 @app.command("promote")
 def promote_command(
     environment_file: Annotated[Path, typer.Argument(help="environments/<name>.yaml", exists=True)],

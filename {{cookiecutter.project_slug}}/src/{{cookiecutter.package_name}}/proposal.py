@@ -74,7 +74,8 @@ def edit_environment(path: Path, version: int, image_name: str, digest: str) -> 
     spec["model"]["version"] = version
     spec["image"]["name"] = image_name
     spec["image"]["digest"] = digest
-    spec["override_reason"] = None
+    if "override_reason" in spec:
+        spec["override_reason"] = None
     yaml.dump(spec, path)
 
 
