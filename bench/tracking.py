@@ -14,14 +14,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 
 from conftest import PROJECT_ENV, bake, run  # noqa: E402 (after the path it is found on)
-from servers import S3_CREDENTIALS, mlflow_server, postgres, s3_server  # noqa: E402
+from servers import mlflow_server, postgres, s3_env, s3_server  # noqa: E402
 
 CLIENT_COUNTS = (1, 4)
 SECONDS = 30  # per client, per configuration
@@ -61,21 +60,18 @@ def measure(
     command = ["uv", "run", "--frozen", "python", "bench_client.py", str(seconds), str(MAX_RUNS),
                "artifact.bin"]  # fmt: skip
     quiet = {"stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL}  # MLflow logs every run
-    started = time.monotonic()
     processes = [
         subprocess.Popen(command, cwd=project, env=env, text=True, **quiet) for _ in range(clients)
     ]
     # The figures are each client's last line: MLflow prints run links on stdout too.
     outputs = [process.communicate(timeout=seconds + 300)[0] for process in processes]
     results = [json.loads(output.strip().splitlines()[-1]) for output in outputs]
-    wall = time.monotonic() - started
     runs = sum(result["runs"] for result in results)
     errors = [result["first_error"] for result in results if result["first_error"]]
     return {
         "runs": runs,
         "errors": sum(result["errors"] for result in results),
         "runs_per_minute": runs / max(result["seconds"] for result in results) * 60,
-        "wall_seconds": wall,
         "first_error": errors[0] if errors else None,
     }
 
@@ -100,7 +96,7 @@ def main() -> None:
             s3_server("mlflow", root) as s3_url,
             mlflow_server(
                 project, database, "s3://mlflow/artifacts", root,
-                env=S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": s3_url, "MLFLOW_WORKERS": "2"},
+                env=s3_env(s3_url) | {"MLFLOW_WORKERS": "2"},
             ) as server,
         ):  # fmt: skip
             measure(project, server.url, 1, WARM_UP_SECONDS)

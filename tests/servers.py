@@ -178,6 +178,12 @@ def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
         log.close()
 
 
+def s3_env(url: str) -> dict[str, str]:
+    """The environment a client of the S3 server at `url` needs: credentials and endpoint, as
+    it would have for MinIO or any other S3-compatible store."""
+    return S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": url}
+
+
 def s3_client(url: str) -> Any:
     return boto3.client(
         "s3",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import run
-from servers import S3_CREDENTIALS, mlflow_server, postgres, s3_client, s3_keys, s3_server
+from servers import mlflow_server, postgres, s3_client, s3_env, s3_keys, s3_server
 from standins.github_api import GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
@@ -68,7 +68,7 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
         s3_server("mlflow", root) as s3_url,
         mlflow_server(
             origin, database, "s3://mlflow/artifacts", root,
-            env=S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": s3_url},
+            env=s3_env(s3_url),
         ) as tracking,
         github_api(repository=origin) as (api_url, state),
     ):  # fmt: skip
@@ -76,8 +76,7 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
         dvc_remote = f"s3://{DVC_BUCKET}/{origin.name}"
         run(origin, "uv", "run", "--frozen", "dvc", "remote", "add", "--local", "--default",
             "s3", dvc_remote)  # fmt: skip
-        aws = S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": s3_url}
-        train_and_push(origin, tracking_uri=tracking.url, env=aws)
+        train_and_push(origin, tracking_uri=tracking.url, env=s3_env(s3_url))
         yield GitHub(origin, dvc_remote, tracking.url, api_url, state, root, s3_url)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import PROJECT_ENV, run
-from servers import S3_CREDENTIALS, s3_keys, s3_server
+from servers import s3_env, s3_keys, s3_server
 from workflow_runs import generated_repository
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[st
     root = tmp_path_factory.mktemp("s3")
     project = generated_repository(root)
     with s3_server(BUCKET, root) as endpoint:
-        yield project, {**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint}
+        yield project, s3_env(endpoint)
 
 
 def dvc(project: Path, env: dict[str, str], *args: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import PROJECT_ENV, bake, run
-from servers import S3_CREDENTIALS, TrackingServer, mlflow_server, postgres, s3_keys, s3_server
+from servers import TrackingServer, mlflow_server, postgres, s3_env, s3_keys, s3_server
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         s3_server(BUCKET, root) as s3_url,
         mlflow_server(
             project, database, f"s3://{BUCKET}/artifacts", root,
-            env=S3_CREDENTIALS | {"AWS_ENDPOINT_URL_S3": s3_url},
+            env=s3_env(s3_url),
         ) as server,
     ):  # fmt: skip
         yield Team(project, server, s3_url)
@@ -120,13 +120,14 @@ def test_four_training_runs_at_once_are_all_logged(team: Team) -> None:
 
 def test_a_server_restarted_mid_run_loses_no_registered_version(team: Team) -> None:
     # given a registered version with `staging` on it
-    setup = PROJECT_ENV | {"MLFLOW_TRACKING_URI": team.server.url}
     trained = team.train("runs/registered")
     assert finish(trained)[0] == 0
     register = ("uv", "run", "--frozen", MODEL, "register", "--run-file",
                 "runs/registered/run.json", "--commit", "before-restart")  # fmt: skip
-    registered = subprocess.run(register, cwd=team.project, env=setup, capture_output=True,
-                                text=True, timeout=300, check=False)  # fmt: skip
+    registered = subprocess.run(
+        register, cwd=team.project, env=team.client_env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
     assert registered.returncode == 0, registered.stderr[-4000:]
     before = team.versions()
     assert len(before) == 1
