@@ -1,4 +1,5 @@
-"""Turn the rendered files into a working repository: prune, git init, dvc init, first commit.
+"""Turn the rendered files into a working repository: the task's files laid in place, prune,
+git init, dvc init, first commit.
 
 Runs inside the generated project. DVC comes from the project's own lock (through uv), so the
 version that initialises the repository is the version the pipeline runs with.
@@ -12,12 +13,15 @@ import sys
 import tomllib
 from pathlib import Path
 
+import yaml  # cookiecutter's own dependency
+
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 PROJECT = Path.cwd()
 LICENSES = PROJECT / "licenses"  # one text per license choice; all but the chosen are pruned
-RAW_DATA = "data/raw/adult.csv"
-BATCHES = "data/batches"  # production batches that drift's retraining pull requests add
+# One folder per task, laid out like the project: the chosen one's files (its dataset, contract,
+# params and test sample) are copied over the project, and the folder goes.
+TASKS = PROJECT / "tasks"
 ANSWERS_FILE = ".cruft.json"
 
 
@@ -47,6 +51,17 @@ def prune_license(choice: str) -> None:
     if choice != "Proprietary":
         shutil.move(LICENSES / f"{choice}.txt", PROJECT / "LICENSE")
     shutil.rmtree(LICENSES)
+
+
+def apply_task(task: str) -> None:
+    shutil.copytree(TASKS / task, PROJECT, dirs_exist_ok=True)
+    shutil.rmtree(TASKS)
+
+
+def data_paths() -> tuple[str, str]:
+    """The raw data file and the batches directory, as the task's params.yaml names them."""
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text(encoding="utf-8"))
+    return str(params["data"]["raw"]), str(params["data"]["batches"])
 
 
 def locked_packages() -> list[dict[str, str]]:
@@ -128,16 +143,18 @@ def main() -> int:
     remote = Path("..") / f"{slug}-dvc-remote"
     try:
         check_slug_is_free(slug)
+        apply_task(str(ANSWERS["task"]))
         prune_license(str(ANSWERS["license"]))
         write_answers()
         run("git", "init", "--quiet", "--initial-branch=main")
-        (PROJECT / BATCHES).mkdir(parents=True, exist_ok=True)
+        raw_data, batches = data_paths()
+        (PROJECT / batches).mkdir(parents=True, exist_ok=True)
         dvc(
             ["init", "--quiet"],
             ["config", "core.autostage", "true"],
             # Outside the working tree, beside it; CI and teams point DVC elsewhere (README).
             ["remote", "add", "--default", "local", str(remote)],
-            ["add", "--quiet", RAW_DATA, BATCHES],
+            ["add", "--quiet", raw_data, batches],
             ["push", "--quiet"],
         )
         run("git", "add", "--all")

@@ -12,6 +12,7 @@ import sys
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+TASKS = ("binary", "multiclass", "regression")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
@@ -116,6 +117,7 @@ def validate(answers: dict[str, object]) -> None:
     check_email(answers["author_email"])
     check_choice("python_version", answers["python_version"], SUPPORTED_PYTHONS)
     check_model_name(answers["model_name"])
+    check_choice("task", answers["task"], TASKS)
     check_choice("license", answers["license"], LICENSES)
 
 

@@ -8,15 +8,20 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner, Result
 
+from {{ cookiecutter.package_name }} import contract
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.promote import register, tag_image
 from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tasks import higher_is_better
 from {{ cookiecutter.package_name }}.tracking import RunRef
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(__file__).parent / "data" / "sample.csv"  # 300 real rows of data/raw/adult.csv
+# A few hundred real rows of the raw data: every test builds its data from them and from the
+# contract, never from a column name, so they keep testing what they say after a data swap.
+SAMPLE = Path(__file__).parent / "data" / "sample.csv"
 
 GATE = load_params(ROOT / "params.yaml").evaluate.gate_metric
+BETTER = 1 if higher_is_better(GATE) else -1  # the sign of an improvement on the gate metric
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = "ghcr.io/acme/{{ cookiecutter.project_slug }}"
 
@@ -42,7 +47,8 @@ STAGES = (
     ("validate", "prepared", "reports/validation"),
     ("train", "prepared/train.parquet", "reports/validation/validation.json", "models",
      "--raw", SAMPLE),
-    ("evaluate", "models", "prepared/test.parquet", "reports/metrics.json", "reports/plots"),
+    ("evaluate", "models", "prepared/test.parquet", "reports/metrics.json", "reports/plots",
+     "reports/figures", "--train-file", "prepared/train.parquet"),
 )  # fmt: skip
 
 
@@ -76,7 +82,7 @@ def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list
     name = f"model-{tmp_path.name}"
     baseline = client.get_run(ref.run_id).data.metrics[f"test_{GATE}"]
     versions = [register(client, name, ref.run_id, {}).version]
-    for shift in (-0.1, +0.01):
+    for shift in (-0.1 * BETTER, +0.01 * BETTER):
         run = client.create_run(ref.experiment_id)
         client.log_metric(run.info.run_id, f"test_{GATE}", baseline + shift)
         client.set_terminated(run.info.run_id)
@@ -86,3 +92,52 @@ def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list
         tag_image(client, name, number, DIGEST)
     mlflow.set_tracking_uri(ref.tracking_uri)
     yield client, versions
+
+
+# What the contract lets a test break, found in the contract rather than named: each returns a
+# column and a value that breaks it, or skips when this contract has no such column.
+
+
+UPPER_BOUNDS = ("less_than_or_equal_to", "less_than", "in_range")
+LOWER_BOUNDS = ("greater_than_or_equal_to", "greater_than")
+
+
+def bounded_feature() -> tuple[str, float, str]:
+    """A numeric feature with a bound, a value past it, and the name pandera gives the check."""
+    for name in contract.numeric_features():
+        for check in contract.columns()[name].checks:
+            if check.name in UPPER_BOUNDS:
+                return name, check.statistics["max_value"] + 1000, str(check.error)
+            if check.name in LOWER_BOUNDS:
+                return name, check.statistics["min_value"] - 1000, str(check.error)
+    pytest.skip("the contract bounds no numeric feature")
+
+
+def categorical_feature() -> tuple[str, str]:
+    """A text feature that lists its categories, and a value outside them."""
+    for name in contract.categorical_features():
+        if any(check.name == "isin" for check in contract.columns()[name].checks):
+            return name, "not-one-of-the-categories"
+    pytest.skip("the contract lists no feature's categories")
+
+
+def integer_feature() -> str:
+    for name in contract.feature_columns():
+        if str(contract.columns()[name].dtype) == "int64":
+            return name
+    pytest.skip("the contract has no integer feature")
+
+
+def required_feature() -> str:
+    """A feature that may not be null."""
+    for name in contract.feature_columns():
+        if not contract.columns()[name].nullable:
+            return name
+    pytest.skip("every feature of the contract may be null")
+
+
+def nullable_feature() -> str:
+    for name in contract.feature_columns():
+        if contract.columns()[name].nullable:
+            return name
+    pytest.skip("no feature of the contract may be null")

@@ -1,13 +1,18 @@
-"""Drift: a shifted column is caught, identical data is not, and bad input is neither."""
+"""Drift: a shifted column is caught, identical data is not, and bad input is neither.
+
+The columns shifted or broken are found in the contract and the sample, not named.
+"""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, RunCli
+from conftest import ROOT, RunCli, integer_feature
 
+from {{ cookiecutter.package_name }} import contract
 from {{ cookiecutter.package_name }}.drift import (
     BadBatchError,
     CheckedBatch,
@@ -22,6 +27,7 @@ from {{ cookiecutter.package_name }}.drift import (
 from {{ cookiecutter.package_name }}.settings import load_params
 
 PARAMS = load_params(ROOT / "params.yaml").drift
+FEATURES = contract.feature_columns()
 
 
 @pytest.fixture
@@ -29,15 +35,36 @@ def reference(sample: pd.DataFrame) -> pd.DataFrame:
     return check_batch(sample).frame
 
 
-def test_a_shifted_column_is_detected(sample: pd.DataFrame, reference: pd.DataFrame) -> None:
-    batch = check_batch(make_batch(sample, len(sample), {"age": 15}, seed=1))
+@pytest.fixture
+def shift(sample: pd.DataFrame) -> tuple[str, float]:
+    """A numeric feature with a spread, and a shift of two of its standard deviations."""
+    for name in contract.numeric_features():
+        values = pd.to_numeric(sample[name], errors="coerce").dropna()
+        if values.nunique() >= 5:
+            return name, 2 * float(values.std())
+    pytest.skip("the contract has no numeric feature with five or more values")
+
+
+@pytest.fixture
+def shifted(sample: pd.DataFrame, shift: tuple[str, float]) -> pd.DataFrame:
+    return make_batch(sample, len(sample), dict([shift]), seed=1)
+
+
+def _nullable_or_any() -> str:
+    return next((name for name in FEATURES if name in contract.nullable_columns()), FEATURES[0])
+
+
+def test_a_shifted_column_is_detected(
+    shifted: pd.DataFrame, shift: tuple[str, float], reference: pd.DataFrame
+) -> None:
+    batch = check_batch(shifted)
 
     result, _ = decide(reference, batch, PARAMS)
 
     drifted = [column.column for column in result.columns if column.drifted]
-    assert drifted[0] == "age", result.columns
-    age = result.columns[0]
-    assert age.score >= age.threshold and age.method == PARAMS.num_method
+    assert drifted[0] == shift[0], result.columns
+    top = result.columns[0]
+    assert top.score >= top.threshold and top.method == PARAMS.num_method
 
 
 def test_identical_data_does_not_drift(reference: pd.DataFrame) -> None:
@@ -45,37 +72,45 @@ def test_identical_data_does_not_drift(reference: pd.DataFrame) -> None:
 
     assert not result.drifted
     assert not any(column.drifted for column in result.columns)
-    assert len(result.columns) == len(reference.columns) - 1, "every feature is checked"
+    assert len(result.columns) == len(FEATURES), "every feature is checked"
 
 
 def test_the_dataset_verdict_follows_the_drift_share(
-    sample: pd.DataFrame, reference: pd.DataFrame
+    shifted: pd.DataFrame, reference: pd.DataFrame
 ) -> None:
-    # one shifted feature of thirteen: below the default share, above a share of 5%
-    batch = check_batch(make_batch(sample, len(sample), {"age": 15}, seed=1))
+    # one shifted feature: below a share of every column, at a share of one column in all
+    batch = check_batch(shifted)
 
-    lenient, _ = decide(reference, batch, PARAMS)
-    strict, _ = decide(reference, batch, PARAMS.model_copy(update={"drift_share": 0.05}))
+    lenient, _ = decide(reference, batch, PARAMS.model_copy(update={"drift_share": 1.0}))
+    one_column = 0.99 / len(FEATURES)
+    strict, _ = decide(reference, batch, PARAMS.model_copy(update={"drift_share": one_column}))
 
     assert lenient.drifted_columns == strict.drifted_columns >= 1
     assert not lenient.drifted and strict.drifted
 
 
-@pytest.mark.parametrize(
-    ("breakage", "message"),
-    [
-        (lambda frame: frame.drop(columns=["hours_per_week"]), "hours_per_week"),
-        (lambda frame: frame.assign(workclass=None), "every value is missing in workclass"),
-        (lambda frame: frame.iloc[0:0], "breaks the data contract"),
-        (lambda frame: frame.assign(age="forty"), "age"),
-    ],
-    ids=["missing-column", "all-null-column", "empty", "wrong-type"],
-)
-def test_bad_input_is_neither_drift_nor_no_drift(
-    sample: pd.DataFrame, breakage: object, message: str
-) -> None:
+def _wrong_type(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    name = integer_feature()
+    return frame.assign(**{name: "forty"}), name
+
+
+Breakage = Callable[[pd.DataFrame], tuple[pd.DataFrame, str]]
+BAD_INPUT: dict[str, Breakage] = {
+    "missing-column": lambda frame: (frame.drop(columns=[FEATURES[-1]]), FEATURES[-1]),
+    "all-null-column": lambda frame: (
+        frame.assign(**{_nullable_or_any(): None}),
+        f"every value is missing in {_nullable_or_any()}",
+    ),
+    "empty": lambda frame: (frame.iloc[0:0], "breaks the data contract"),
+    "wrong-type": _wrong_type,
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_neither_drift_nor_no_drift(sample: pd.DataFrame, case: str) -> None:
+    broken, message = BAD_INPUT[case](sample.copy())
     with pytest.raises(BadBatchError, match=message):
-        check_batch(breakage(sample.copy()))  # type: ignore[operator]
+        check_batch(broken)
 
 
 def test_sampling_bounds_the_rows_checked(sample: pd.DataFrame, reference: pd.DataFrame) -> None:
@@ -88,53 +123,62 @@ def test_sampling_bounds_the_rows_checked(sample: pd.DataFrame, reference: pd.Da
     assert result.checked_rows == (200, 200) and result.current_rows == 1000
 
 
-@pytest.mark.parametrize(
-    ("breakage", "message"),
-    [
-        (lambda frame: frame.drop(columns=["hours_per_week"]), "missing hours_per_week"),
-        (lambda frame: frame.assign(colour="blue"), "unexpected colour"),
-        (lambda frame: frame.assign(occupation=None), "every value is missing in occupation"),
-    ],
-    ids=["missing-column", "extra-column", "all-null-column"],
-)
+WHOLE_BATCH: dict[str, Breakage] = {
+    "missing-column": lambda frame: (frame.drop(columns=[FEATURES[-1]]), f"missing {FEATURES[-1]}"),
+    "extra-column": lambda frame: (frame.assign(colour="blue"), "unexpected colour"),
+    "all-null-column": lambda frame: (
+        frame.assign(**{_nullable_or_any(): None}),
+        f"every value is missing in {_nullable_or_any()}",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", WHOLE_BATCH, ids=list(WHOLE_BATCH))
 def test_sampling_still_checks_every_column_of_the_whole_batch(
-    sample: pd.DataFrame, breakage: object, message: str
+    sample: pd.DataFrame, case: str
 ) -> None:
-    batch = breakage(make_batch(sample, 1000, {}, seed=2))  # type: ignore[operator]
+    batch, message = WHOLE_BATCH[case](make_batch(sample, 1000, {}, seed=2))
 
     with pytest.raises(BadBatchError, match=message):
         check_batch(batch, sample_rows=200)
 
 
 def test_the_outputs_carry_the_table_and_the_plot(
-    sample: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
+    shifted: pd.DataFrame, shift: tuple[str, float], reference: pd.DataFrame, tmp_path: Path
 ) -> None:
-    batch = check_batch(make_batch(sample, len(sample), {"age": 15}, seed=1))
-    result, snapshot = decide(reference, batch, PARAMS)
+    batch = check_batch(shifted)
+    result, snapshot = decide(reference, batch, PARAMS.model_copy(update={"drift_share": 1.0}))
 
     markdown = write_outputs(result, snapshot, "batch.csv", tmp_path).read_text()
 
     assert {path.name for path in tmp_path.iterdir()} == {
         "drift.html", "drift.json", "drift.md", "drift.png"
     }  # fmt: skip
-    assert f"| age | {PARAMS.num_method} |" in markdown and "drifted ⚠️" in markdown
+    assert f"| {shift[0]} | {PARAMS.num_method} |" in markdown and "drifted ⚠️" in markdown
     assert "![" in markdown and "drift.png" in markdown
     summary = json.loads((tmp_path / "drift.json").read_text())
-    assert summary["drifted"] is False and summary["columns"][0]["column"] == "age"
+    assert summary["drifted"] is False and summary["columns"][0]["column"] == shift[0]
 
 
 def test_shifts_name_numeric_columns() -> None:
-    assert parse_shifts(["age=10", "hours_per_week=-5"]) == {"age": 10.0, "hours_per_week": -5.0}
+    first = contract.numeric_features()[0]
+    assert parse_shifts([f"{first}=10"]) == {first: 10.0}
+    assert parse_shifts([f"{first}=-5.5"]) == {first: -5.5}
+    not_numeric = (contract.categorical_features() or [contract.target()])[0]
     with pytest.raises(ValueError, match="not a numeric feature"):
-        parse_shifts(["sex=1"])
+        parse_shifts([f"{not_numeric}=1"])
 
 
 def test_the_cli_exits_2_on_a_bad_batch_and_0_with_a_verdict(
-    run_cli: RunCli, sample: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
+    run_cli: RunCli,
+    sample: pd.DataFrame,
+    shifted: pd.DataFrame,
+    reference: pd.DataFrame,
+    tmp_path: Path,
 ) -> None:
     reference.to_parquet(tmp_path / "reference.parquet")
-    sample.drop(columns=["age"]).to_csv(tmp_path / "broken.csv", index=False)
-    make_batch(sample, len(sample), {"age": 15}, seed=1).to_csv(tmp_path / "ok.csv", index=False)
+    sample.drop(columns=[FEATURES[0]]).to_csv(tmp_path / "broken.csv", index=False)
+    shifted.to_csv(tmp_path / "ok.csv", index=False)
     outputs = tmp_path / "outputs"
 
     bad = run_cli("drift", "--batch", tmp_path / "broken.csv", "--reference",
@@ -143,7 +187,7 @@ def test_the_cli_exits_2_on_a_bad_batch_and_0_with_a_verdict(
                    tmp_path / "reference.parquet", "--outputs", outputs)  # fmt: skip
 
     assert bad.exit_code == 2, bad.output
-    assert "Bad batch" in bad.output and "age" in bad.output
+    assert "Bad batch" in bad.output and FEATURES[0] in bad.output
     assert good.exit_code == 0, good.output
     lines = outputs.read_text().splitlines()
     assert lines[:3] == ["verdict=bad-batch", "drifted=false", "summary=reports/drift/drift.md"]
@@ -158,7 +202,7 @@ def test_the_bad_batch_summary_names_the_failing_check(
     run_cli: RunCli, sample: pd.DataFrame, reference: pd.DataFrame, tmp_path: Path
 ) -> None:
     reference.to_parquet(tmp_path / "reference.parquet")
-    sample.drop(columns=["age"]).to_csv(tmp_path / "broken.csv", index=False)
+    sample.drop(columns=[FEATURES[0]]).to_csv(tmp_path / "broken.csv", index=False)
 
     result = run_cli("drift", "--batch", tmp_path / "broken.csv", "--reference",
                      tmp_path / "reference.parquet")  # fmt: skip
@@ -166,14 +210,15 @@ def test_the_bad_batch_summary_names_the_failing_check(
     summary = (tmp_path / "reports" / "drift" / "drift.md").read_text()
     assert result.exit_code == 2
     assert summary.startswith("## Data drift: bad batch, not checked")
-    assert "| age | missing column |" in summary, summary
+    assert f"| {FEATURES[0]} | missing column |" in summary, summary
 
 
 def test_a_fingerprint_follows_the_content(sample: pd.DataFrame) -> None:
+    name = contract.numeric_features()[0]
     assert fingerprint(sample) == fingerprint(sample.copy())
-    changed = sample.assign(age=sample["age"] + 1)
+    changed = sample.assign(**{name: sample[name] + 1})
     assert fingerprint(changed) != fingerprint(sample)
-    assert fingerprint(sample.rename(columns={"age": "Age"})) != fingerprint(sample)
+    assert fingerprint(sample.rename(columns={name: name.upper()})) != fingerprint(sample)
 
 
 def test_a_batch_is_snapshotted_once(sample: pd.DataFrame, tmp_path: Path) -> None:

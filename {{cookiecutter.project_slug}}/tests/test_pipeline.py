@@ -7,8 +7,8 @@ import mlflow
 import pandas as pd
 from conftest import ROOT, SAMPLE, RunCli
 
+from {{ cookiecutter.package_name }} import contract, tasks
 from {{ cookiecutter.package_name }}.data import batch_files, load_data
-from {{ cookiecutter.package_name }}.schema import LABELS, TARGET, feature_columns, nullable_columns
 from {{ cookiecutter.package_name }}.settings import load_params
 from {{ cookiecutter.package_name }}.tracking import RunRef, data_version, file_md5
 
@@ -24,14 +24,37 @@ def test_prepare_splits_every_row_once(run_cli: RunCli, tmp_path: Path) -> None:
     assert set(reference.index) <= set(train.index), "the drift reference must come from train"
 
 
-def test_pipeline_writes_metrics_and_plots(trained: Path) -> None:
+# What "better than guessing" means for each task, on a metric every project of it reports.
+def _beats_chance(metrics: dict[str, float]) -> bool:
+    if contract.task() == "binary":
+        return metrics["roc_auc"] > 0.5
+    if contract.task() == "multiclass":
+        return metrics["balanced_accuracy"] > 1 / len(contract.labels())
+    return metrics["r2"] > 0
+
+
+FIGURES = {
+    "binary": {"roc.png", "precision_recall.png", "confusion_matrix.png"},
+    "multiclass": {"roc.png", "precision_recall.png", "confusion_matrix.png"},
+    "regression": {"predicted_vs_actual.png", "residuals.png"},
+}
+
+
+def test_pipeline_writes_the_tasks_metrics_and_plots(trained: Path) -> None:
     metrics = json.loads((trained / "reports" / "metrics.json").read_text())
-    assert {"roc_auc", "accuracy", "f1"} <= metrics.keys()
-    assert 0.5 < metrics["roc_auc"] <= 1.0, f"the model ranks no better than chance: {metrics}"
-    for plot in ("roc.csv", "precision_recall.csv", "confusion_matrix.png", "roc.png"):
-        assert (trained / "reports" / "plots" / plot).stat().st_size > 0, plot
-    roc = pd.read_csv(trained / "reports" / "plots" / "roc.csv")
-    assert roc["tpr"].is_monotonic_increasing, "an ROC curve never goes down"
+    assert list(metrics) == tasks.metric_names(), "not the metrics of this task"
+    assert _beats_chance(metrics), f"the model does no better than chance: {metrics}"
+    figures = trained / "reports" / "figures"
+    assert {path.name for path in figures.iterdir()} == FIGURES[contract.task()]
+    assert all(path.stat().st_size > 0 for path in figures.iterdir())
+    evaluated = json.loads((trained / "reports" / "plots" / "task.json").read_text())
+    assert evaluated["task"] == contract.task() and evaluated["target"] == contract.target()
+    if contract.is_classification():
+        roc = pd.read_csv(trained / "reports" / "plots" / "roc.csv", keep_default_na=False)
+        for label, curve in roc.groupby("label"):
+            assert curve["tpr"].is_monotonic_increasing, f"{label}: an ROC curve never goes down"
+        per_class = pd.read_csv(trained / "reports" / "plots" / "per_class.csv")
+        assert per_class["label"].astype(str).tolist() == list(contract.labels())
 
 
 def test_training_run_is_logged_with_its_provenance(trained: Path) -> None:
@@ -39,27 +62,36 @@ def test_training_run_is_logged_with_its_provenance(trained: Path) -> None:
     mlflow.set_tracking_uri(ref.tracking_uri)
     run = mlflow.get_run(ref.run_id)
 
-    assert run.data.params["learning_rate"] == "0.1"
-    assert "test_roc_auc" in run.data.metrics, "evaluate did not add test metrics to the run"
+    learning_rate = load_params(ROOT / "params.yaml").train.model.learning_rate
+    assert run.data.params["learning_rate"] == str(learning_rate)
+    for name in tasks.metric_names():
+        assert f"test_{name}" in run.data.metrics, f"evaluate did not add test_{name} to the run"
+        assert f"train_{name}" in run.data.metrics, f"evaluate did not add train_{name} to the run"
+    assert (run.data.tags["task"], run.data.tags["target"]) == (contract.task(), contract.target())
     assert run.data.tags["data_version"] == file_md5(SAMPLE)
     assert run.data.tags["git_commit"], "the run does not say which commit trained it"
 
     model_info = mlflow.models.get_model_info(f"runs:/{ref.run_id}/model")
     assert model_info.signature is not None
-    assert model_info.signature.inputs.input_names() == feature_columns()
-    assert TARGET not in model_info.signature.inputs.input_names()
+    assert model_info.signature.inputs.input_names() == contract.feature_columns()
+    assert contract.target() not in model_info.signature.inputs.input_names()
     optional = [spec.name for spec in model_info.signature.inputs.inputs if not spec.required]
-    assert optional == nullable_columns(), "the signature disagrees with the contract on nulls"
+    nullable_features = [name for name in contract.nullable_columns() if name != contract.target()]
+    assert optional == nullable_features, "the signature disagrees with the contract on nulls"
     assert model_info.saved_input_example_info is not None, "no input example was logged"
 
 
 def test_saved_model_predicts_from_raw_records(trained: Path) -> None:
     model = mlflow.pyfunc.load_model(str(trained / "models" / "model"))
-    records = pd.read_csv(SAMPLE).head(3)[feature_columns()]
+    records = pd.read_csv(SAMPLE).head(3)[contract.feature_columns()]
 
     predictions = model.predict(records)
 
-    assert set(predictions) <= set(LABELS)
+    assert len(predictions) == 3
+    if contract.is_classification():
+        assert set(predictions) <= set(contract.labels())
+    else:
+        assert pd.api.types.is_float_dtype(pd.Series(predictions))
 
 
 def test_batches_follow_the_raw_data_in_the_order_they_were_taken(

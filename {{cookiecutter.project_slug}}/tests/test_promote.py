@@ -3,12 +3,14 @@
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
-from conftest import DIGEST, ROOT
+from conftest import DIGEST, ROOT, SAMPLE
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from {{ cookiecutter.package_name }} import contract
 from {{ cookiecutter.package_name }}.promote import (
     RAN_IN_TAG,
     PromotionRefusedError,
@@ -18,7 +20,6 @@ from {{ cookiecutter.package_name }}.promote import (
     reconcile,
     register,
 )
-from {{ cookiecutter.package_name }}.schema import LABELS
 from {{ cookiecutter.package_name }}.settings import load_params
 from {{ cookiecutter.package_name }}.tracking import RunRef
 
@@ -40,7 +41,7 @@ TOLERANCE = PARAMS.promote.tolerance
     ids=["first", "better", "within-tolerance", "worse", "worse-with-reason", "blank-reason"],
 )
 def test_gate(candidate: float, current: float | None, reason: str | None, allowed: bool) -> None:
-    decision = gate(GATE, candidate, current, TOLERANCE, reason)
+    decision = gate("accuracy", candidate, current, TOLERANCE, reason)  # higher is better
 
     assert decision.allowed is allowed, decision.message
     if not allowed:
@@ -135,7 +136,9 @@ def test_a_commit_is_registered_once(trained: Path, tmp_path: Path) -> None:
     # and the registered version is the model itself: it loads and predicts
     mlflow.set_tracking_uri(ref.tracking_uri)
     model = mlflow.sklearn.load_model(f"models:/{name}/{first.version}")
-    assert tuple(model.classes_) == LABELS
+    if contract.is_classification():
+        assert sorted(map(str, model.classes_)) == sorted(contract.labels())
+    assert len(model.predict(pd.read_csv(SAMPLE)[contract.feature_columns()].head(2))) == 2
 
 
 def test_a_run_missing_from_the_store_is_not_registered(trained: Path, tmp_path: Path) -> None:

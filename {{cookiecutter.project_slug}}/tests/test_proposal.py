@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DIGEST, GATE, IMAGE, ROOT
+from conftest import BETTER, DIGEST, GATE, IMAGE, ROOT
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.promote import read_environment, reconcile
@@ -123,7 +123,11 @@ def test_a_candidate_is_compared_with_production(
     down = propose(client, name, worse, "production", GATE, TOLERANCE, "production.yaml")
 
     assert up.decision.allowed and "✅" in up.body
-    row = f"| **{GATE}** (gate) | {baseline:.4f} | {baseline + 0.01:.4f} | ▲ +0.0100 ✅ |"
+    arrow = "▲" if BETTER > 0 else "▼"
+    improved = baseline + 0.01 * BETTER
+    row = (
+        f"| **{GATE}** (gate) | {baseline:.4f} | {improved:.4f} | {arrow} {0.01 * BETTER:+.4f} ✅ |"
+    )
     assert row in up.body
     assert f"production (v{first})" in up.body and f"candidate (v{better})" in up.body
     assert not down.decision.allowed

@@ -15,7 +15,19 @@ from {{ cookiecutter.package_name }}.report import (
 )
 from {{ cookiecutter.package_name }}.tracking import RunRef
 
-CURVE = pd.DataFrame({"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0]})
+CURVE = pd.DataFrame({"label": ">50K", "fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0]})
+PER_CLASS = pd.DataFrame(
+    {
+        "label": ["<=50K", ">50K"],
+        "precision": [0.9, 0.7],
+        "recall": [0.93, 0.6],
+        "f1": [0.91, 0.65],
+        "support": [75, 25],
+        "roc_auc": [0.9, 0.9],
+        "average_precision": [0.95, 0.8],
+    }
+)
+EVALUATED = {"task": "binary", "target": "income", "labels": ["<=50K", ">50K"], "rows": 100}
 COUNTS = pd.DataFrame(
     {
         "actual": ["<=50K", "<=50K", ">50K", ">50K"],
@@ -25,13 +37,17 @@ COUNTS = pd.DataFrame(
 )
 
 
-def results(revision: str, roc_auc: float, learning_rate: float) -> Results:
+def results(
+    revision: str, roc_auc: float, learning_rate: float, evaluated: dict[str, object] = EVALUATED
+) -> Results:
     return Results(
         revision=revision,
         metrics={"roc_auc": roc_auc, "log_loss": 0.3},
         params=flatten({"train": {"seed": 42, "model": {"learning_rate": learning_rate}}}),
         curves={"roc": CURVE},
         confusion=COUNTS,
+        per_class=PER_CLASS,
+        evaluated=evaluated,
     )
 
 
@@ -147,3 +163,20 @@ def test_plots_that_cannot_be_shown_inline_are_linked() -> None:
 
     assert "![" not in markdown, "an image that the comment cannot show"
     assert "`roc.png` (ROC curve)" in markdown and f"]({link})" in markdown
+
+
+def test_a_base_with_another_target_is_not_compared() -> None:
+    other = {"task": "multiclass", "target": "species", "labels": ["a", "b", "c"], "rows": 90}
+
+    markdown = render(report(base=results("abc1234", 0.99, 0.1, evaluated=other)), {})
+
+    assert "Not comparable: the target changed (species → income)" in markdown
+    assert "better" not in markdown and "worse" not in markdown, "a verdict across targets"
+    assert "| **roc_auc** (gate) | — | 0.9300 | new |" in markdown
+
+
+def test_each_labels_precision_and_recall_are_listed() -> None:
+    markdown = render(report(), {})
+
+    assert "| &lt;=50K | 0.9000 → 0.9000 | 0.9300 → 0.9300 | 75 |" in markdown
+    assert "| &gt;50K | 0.7000 → 0.7000 | 0.6000 → 0.6000 | 25 |" in markdown

@@ -1,4 +1,8 @@
-"""Bad data gets a clear answer: which column, which check, which rows; and no training."""
+"""Bad data gets a clear answer: which column, which check, which rows; and no training.
+
+Each case breaks a column the contract describes (found in the contract, not named), so the
+tests keep testing what they say after the data and the schema are swapped.
+"""
 
 import json
 from collections.abc import Callable
@@ -6,43 +10,72 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import RunCli
+from conftest import RunCli, bounded_feature, integer_feature, required_feature
 
-BadData = Callable[[pd.DataFrame], pd.DataFrame]
+from {{ cookiecutter.package_name }} import contract
+
+Breakage = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str, int | None]]
 ROW = 3  # the row each case breaks, as a 0-based data row of the CSV
 
 
-def _missing_column(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=["hours_per_week"])
+def _missing_column(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, str, int | None]:
+    name = contract.feature_columns()[-1]
+    return frame.drop(columns=[name]), name, "missing column", None
 
 
-def _extra_column(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(favourite_colour="blue")
+def _extra_column(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, str, int | None]:
+    return frame.assign(favourite_colour="blue"), "favourite_colour", "unexpected column", None
 
 
-def _wrong_dtype(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["age"] = frame["age"].astype(object)
-    frame.loc[ROW, "age"] = "forty"
-    return frame
+def _wrong_dtype(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, str, int | None]:
+    name = integer_feature()
+    frame[name] = frame[name].astype(object)
+    frame.loc[ROW, name] = "forty"
+    return frame, name, "wrong type: expected int64", ROW
 
 
-def _out_of_range(frame: pd.DataFrame) -> pd.DataFrame:
-    frame.loc[ROW, "age"] = 250
-    return frame
+def _out_of_range(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, str, int | None]:
+    name, value, check = bounded_feature()
+    frame[name] = frame[name].astype(object)
+    frame.loc[ROW, name] = value
+    return frame, name, check, ROW
 
 
-def _nulls(frame: pd.DataFrame) -> pd.DataFrame:
-    frame.loc[ROW, "sex"] = None
-    return frame
+def _nulls(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, str, int | None]:
+    name = required_feature()
+    frame[name] = frame[name].astype(object)
+    frame.loc[ROW, name] = None
+    return frame, name, "null values", ROW
 
 
-# (how the data breaks, the column the summary names, the check it names, the row it points at)
-CASES: dict[str, tuple[BadData, str, str, int | None]] = {
-    "missing-column": (_missing_column, "hours_per_week", "missing column", None),
-    "extra-column": (_extra_column, "favourite_colour", "unexpected column", None),
-    "wrong-dtype": (_wrong_dtype, "age", "wrong type: expected int64", ROW),
-    "out-of-range": (_out_of_range, "age", "less_than_or_equal_to(100)", ROW),
-    "nulls": (_nulls, "sex", "null values", ROW),
+def _null_target(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, str, int | None]:
+    frame[contract.target()] = frame[contract.target()].astype(object)
+    frame.loc[ROW, contract.target()] = None
+    return frame, contract.target(), "null values", ROW
+
+
+def _unknown_label_or_text_target(
+    frame: pd.DataFrame,
+) -> tuple[pd.DataFrame, str, str, int | None]:
+    """Classification: a label the contract does not list. Regression: a target that is text."""
+    target = contract.target()
+    frame[target] = frame[target].astype(object)
+    if contract.is_classification():
+        frame.loc[ROW, target] = "an-undeclared-label"
+        return frame, target, "isin", ROW
+    frame.loc[ROW, target] = "a lot"
+    return frame, target, "wrong type: expected", ROW
+
+
+# how the data breaks -> (broken frame, the column the summary names, its check, the row)
+CASES: dict[str, Breakage] = {
+    "missing-column": _missing_column,
+    "extra-column": _extra_column,
+    "wrong-dtype": _wrong_dtype,
+    "out-of-range": _out_of_range,
+    "nulls": _nulls,
+    "null-target": _null_target,
+    "unknown-label-or-text-target": _unknown_label_or_text_target,
 }
 
 
@@ -56,9 +89,9 @@ def test_bad_data_fails_validation_with_a_summary(
     case: str, sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
 ) -> None:
     # given raw data broken in one way
-    breaks, column, check, row = CASES[case]
+    broken, column, check, row = CASES[case](sample.copy())
     raw = tmp_path / "raw.csv"
-    breaks(sample.copy()).to_csv(raw, index=False)
+    broken.to_csv(raw, index=False)
     _prepare(run_cli, raw)
 
     # when it is validated
@@ -93,7 +126,9 @@ def test_summary_caps_the_examples_it_lists(
     sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
 ) -> None:
     # given 40 rows out of range, more than params.yaml's max_examples
-    sample.loc[:39, "hours_per_week"] = 0
+    name, value, _ = bounded_feature()
+    sample[name] = sample[name].astype(object)
+    sample.loc[:39, name] = value
     raw = tmp_path / "raw.csv"
     sample.to_csv(raw, index=False)
     _prepare(run_cli, raw)
@@ -120,7 +155,7 @@ def test_training_refuses_data_that_failed_validation(
     sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
 ) -> None:
     raw = tmp_path / "raw.csv"
-    _nulls(sample).to_csv(raw, index=False)
+    _nulls(sample)[0].to_csv(raw, index=False)
     _prepare(run_cli, raw)
     run_cli("validate", "prepared", "reports")
 
@@ -131,3 +166,20 @@ def test_training_refuses_data_that_failed_validation(
     assert result.exit_code == 1
     assert "Refusing to train" in result.output
     assert not (tmp_path / "models").exists(), "a model was written from bad data"
+
+
+def test_a_declared_label_that_never_occurs_fails_validation(
+    sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
+) -> None:
+    if not contract.is_classification():
+        pytest.skip("a regression target declares no labels")
+    # given data in which the last declared label never occurs
+    missing = contract.labels()[-1]
+    raw = tmp_path / "raw.csv"
+    sample[sample[contract.target()] != missing].to_csv(raw, index=False)
+    _prepare(run_cli, raw)
+
+    result = run_cli("validate", "prepared", "reports")
+
+    assert result.exit_code == 1, result.output
+    assert f"declared label never occurs: {missing!r}" in result.output

@@ -27,6 +27,19 @@ OutputsOption = Annotated[
 ]
 
 
+def main() -> None:
+    """The console script: a contract or params.yaml the task cannot use is one clear error,
+    not a traceback."""
+    from {{ cookiecutter.package_name }}.contract import ContractError
+    from {{ cookiecutter.package_name }}.settings import ParamsError
+
+    try:
+        app()
+    except (ContractError, ParamsError) as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise SystemExit(1) from None
+
+
 def _write_outputs(path: Path | None, **values: object) -> None:
     if path is not None:
         with path.open("a", encoding="utf-8") as handle:
@@ -91,7 +104,7 @@ def train_command(
     """Fit the model, save it in MLflow format, and log the run to MLflow."""
     from mlflow.exceptions import MlflowException
 
-    from {{ cookiecutter.package_name }} import data, tracking, train, validate
+    from {{ cookiecutter.package_name }} import contract, data, tracking, train, validate
 
     if not validate.read_passed(validation):
         typer.echo(f"Refusing to train: {validation} says the data broke the contract.", err=True)
@@ -110,8 +123,8 @@ def train_command(
         )
         raise typer.Exit(code=1) from None
     typer.echo(
-        f"Trained on {len(frame):,} rows in {trained.fit_seconds:.1f}s "
-        f"(train ROC AUC {trained.train_roc_auc:.4f}); model in {out_dir / train.MODEL_DIR}/; "
+        f"Trained a {contract.task()} model of {contract.target()} on {len(frame):,} rows in "
+        f"{trained.fit_seconds:.1f}s; model in {out_dir / train.MODEL_DIR}/; "
         f"MLflow run {ref.run_id} at {ref.tracking_uri}"
     )
 
@@ -121,25 +134,39 @@ def evaluate_command(
     model_dir: Annotated[Path, typer.Argument(help="Output of train.", file_okay=False)],
     test_file: Annotated[Path, typer.Argument(help="Test split.", exists=True)],
     metrics_file: Annotated[Path, typer.Argument(help="Where metrics.json goes.")],
-    plots_dir: Annotated[Path, typer.Argument(help="Where curves and plots go.")],
+    plots_dir: Annotated[Path, typer.Argument(help="Where the numbers behind the plots go.")],
+    figures_dir: Annotated[Path, typer.Argument(help="Where the plots (PNG) go.")],
+    train_file: Annotated[
+        Path | None, typer.Option(help="Training split: the same metrics on it go to MLflow.")
+    ] = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Score the test split; write metrics, curves and plots; add them to the MLflow run."""
+    """Score the test split as the contract's task calls for; write metrics, the numbers
+    behind the plots and the plots; add them to the MLflow run."""
     import mlflow
 
-    from {{ cookiecutter.package_name }} import data, evaluate, train, validate
+    from {{ cookiecutter.package_name }} import contract, data, evaluate, tasks, train, validate
 
-    params = load_params(params_file).evaluate
+    params = load_params(params_file).evaluate.for_task(contract.task())
+    tasks.check_gate_metric(params.gate_metric)
     model = mlflow.sklearn.load_model(str(model_dir / train.MODEL_DIR))
     test = validate.validated(data.read_split(test_file))
     scored = evaluate.score(model, test, params)
-    values = evaluate.metrics(scored)
-    paths = evaluate.write_reports(scored, values, metrics_file, plots_dir)
-    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, values, paths)
-    typer.echo(
-        "Test metrics: " + ", ".join(f"{name} {value:.4f}" for name, value in values.items())
+    values = tasks.compute(scored)
+    paths = evaluate.write_reports(scored, values, metrics_file, plots_dir, figures_dir)
+    train_values = (
+        tasks.compute(
+            evaluate.score(model, validate.validated(data.read_split(train_file)), params)
+        )
+        if train_file is not None
+        else {}
     )
-    typer.echo(f"Metrics in {metrics_file}; plots in {plots_dir}/")
+    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, values, train_values, paths)
+    typer.echo(
+        f"Test metrics ({contract.task()}, {len(test):,} rows): "
+        + ", ".join(f"{name} {value:.4f}" for name, value in values.items())
+    )
+    typer.echo(f"Metrics in {metrics_file}; numbers in {plots_dir}/; plots in {figures_dir}/")
     if not logged:
         typer.echo("The training run is not in this MLflow store; metrics were not added to it.")
 
@@ -162,14 +189,14 @@ def report_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Write the Markdown report a reviewer reads: this working tree against BASE."""
-    from {{ cookiecutter.package_name }} import report, revisions
+    from {{ cookiecutter.package_name }} import report, revisions, tasks
     from {{ cookiecutter.package_name }}.tracking import RunRef
 
     run_file = Path("models") / "run.json"
     result = report.Report(
         head=revisions.read_results(None),
         base=revisions.read_results(base),
-        gate_metric=load_params(params_file).evaluate.gate_metric,
+        gate_metric=tasks.check_gate_metric(load_params(params_file).evaluate.gate_metric),
         commit=revisions.head_commit(),
         validation=revisions.read_json(Path("reports/validation/validation.json")),
         data_changes=revisions.data_changes(base),
@@ -325,14 +352,17 @@ def make_batch_command(
         list[str] | None,
         typer.Option(help="COLUMN=DELTA: add DELTA to a numeric column (repeatable)."),
     ] = None,
-    source: Annotated[Path, typer.Option(help="Data to draw from.", exists=True)] = Path(
-        "data/raw/adult.csv"
-    ),
+    source: Annotated[
+        Path | None,
+        typer.Option(help="Data to draw from (params: data.raw).", exists=True, dir_okay=False),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Write a realistic production batch, shifted or not, to try the drift check locally."""
     from {{ cookiecutter.package_name }} import data, drift
 
+    source = source or Path(load_params(params_file).data.raw)
     try:
         shifts = drift.parse_shifts(shift or [])
         batch = drift.make_batch(data.load_raw(source), rows, shifts, seed)
@@ -445,7 +475,7 @@ def propose_promotion_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Edit ENVIRONMENT_FILE to name VERSION and write the pull request that proposes it."""
-    from {{ cookiecutter.package_name }} import proposal, tracking
+    from {{ cookiecutter.package_name }} import proposal, tasks, tracking
 
     params = load_params(params_file)
     proposed = proposal.propose(
@@ -453,7 +483,7 @@ def propose_promotion_command(
         params.mlflow.model_name,
         version,
         alias=environment_file.stem,
-        gate_metric=params.evaluate.gate_metric,
+        gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
         tolerance=params.promote.tolerance,
         environment_file=environment_file.as_posix(),
     )
@@ -492,7 +522,7 @@ def promote_command(
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Point the environment's alias at the version its file names, if the gate agrees."""
-    from {{ cookiecutter.package_name }} import promote, tracking
+    from {{ cookiecutter.package_name }} import promote, tasks, tracking
 
     params = load_params(params_file)
     client = tracking.client()
@@ -501,7 +531,7 @@ def promote_command(
             client,
             promote.read_environment(environment_file),
             alias=environment_file.stem,
-            gate_metric=params.evaluate.gate_metric,
+            gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
             tolerance=params.promote.tolerance,
             commit=tracking.git_state()["git_commit"],
             check_only=check,

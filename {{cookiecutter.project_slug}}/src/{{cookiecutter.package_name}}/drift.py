@@ -20,9 +20,9 @@ import pandas as pd
 import pandera.pandas as pa
 
 from {{ cookiecutter.package_name }} import validate
-from {{ cookiecutter.package_name }}.schema import (
-    CensusIncome,
+from {{ cookiecutter.package_name }}.contract import (
     categorical_features,
+    columns,
     feature_columns,
     numeric_features,
 )
@@ -123,7 +123,7 @@ def check_batch(
 
 
 def _check_columns(batch: pd.DataFrame) -> None:
-    expected = list(CensusIncome.to_schema().columns)
+    expected = list(columns())
     missing = [column for column in expected if column not in batch.columns]
     unexpected = [column for column in batch.columns if column not in expected]
     if missing or unexpected:
@@ -163,7 +163,10 @@ def make_batch(
     batch = source.sample(n=rows, replace=rows > len(source), random_state=seed)
     for column, delta in shifts.items():
         low, high = source[column].min(), source[column].max()
-        batch[column] = (batch[column] + delta).clip(low, high).round().astype(source[column].dtype)
+        moved = (batch[column] + delta).clip(low, high)
+        if pd.api.types.is_integer_dtype(source[column]):
+            moved = moved.round()  # an integer column stays whole numbers
+        batch[column] = moved.astype(source[column].dtype)
     return batch.reset_index(drop=True)
 
 

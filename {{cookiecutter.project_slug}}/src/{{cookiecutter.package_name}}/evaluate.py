@@ -1,150 +1,163 @@
-"""Evaluate: score the model on the held-out split; write metrics, curves and plots.
+"""Evaluate: score the model on the held-out split; write its metrics, the numbers behind its
+plots, and the plots, all as the contract's task calls for.
 
-Curves are written as small CSVs on fixed grids (so `dvc plots diff` compares two revisions
-point by point) and as PNGs (for people and the PR report).
+The numbers (`reports/plots/*.csv`: curves on fixed grids, confusion counts, per-label scores,
+a sample of regression predictions) are small and committed, so that the report can redraw any
+revision's plots next to another's; the images go to `reports/figures/` (DVC-cached).
 """
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI runners
-
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    f1_score,
-    log_loss,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-    roc_curve,
-)
+from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.schema import (
-    LABELS,
-    NEGATIVE_LABEL,
-    POSITIVE_LABEL,
-    TARGET,
-    feature_columns,
-)
+from {{ cookiecutter.package_name }} import contract, plots, tasks, tracking
 from {{ cookiecutter.package_name }}.settings import EvaluateParams
+from {{ cookiecutter.package_name }}.tasks import Scored
 
 GRID = np.linspace(0.0, 1.0, 101)
-LOWER_IS_BETTER = frozenset({"log_loss"})  # every other metric here: higher is better
-CURVES = {
-    "roc": ("fpr", "tpr", "ROC curve"),
-    "precision_recall": ("recall", "precision", "Precision-recall curve"),
-}
-LABEL = {
-    "fpr": "False positive rate",
-    "tpr": "True positive rate",
-    "recall": "Recall",
-    "precision": "Precision",
-}
-PLOT_FILES = {
-    "confusion": "confusion.csv",
-    "roc": "roc.csv",
-    "precision_recall": "precision_recall.csv",
-    "confusion_matrix_png": "confusion_matrix.png",
-    "roc_png": "roc.png",
-    "precision_recall_png": "precision_recall.png",
-}
-
-
-@dataclass(frozen=True)
-class Scored:
-    is_positive: np.ndarray  # true label == POSITIVE_LABEL
-    score: np.ndarray  # predicted probability of POSITIVE_LABEL
-    predicted: np.ndarray  # label at the decision threshold
+PREDICTIONS_SHOWN = 2000  # regression: rows of actual against predicted kept for the plots
+# The files evaluate writes into the plots directory (numbers) and the figures directory.
+TASK_FILE = "task.json"  # what was evaluated: task, target, labels, rows
+CURVE_FILES = {"roc": "roc.csv", "precision_recall": "precision_recall.csv"}
+CONFUSION_FILE = "confusion.csv"
+PER_CLASS_FILE = "per_class.csv"
+PREDICTIONS_FILE = "predictions.csv"
 
 
 def score(model: Pipeline, test: pd.DataFrame, params: EvaluateParams) -> Scored:
-    positive = list(model.classes_).index(POSITIVE_LABEL)
-    probability = model.predict_proba(test[feature_columns()])[:, positive]
-    return Scored(
-        is_positive=(test[TARGET] == POSITIVE_LABEL).to_numpy(),
-        score=probability,
-        predicted=np.where(probability >= params.threshold, POSITIVE_LABEL, NEGATIVE_LABEL),
-    )
+    """The model's answers on `test`; classification probabilities in the contract's order."""
+    features = test[contract.feature_columns()]
+    actual = test[contract.target()].to_numpy()
+    if not contract.is_classification():
+        return Scored(actual=actual, predicted=np.asarray(model.predict(features), dtype=float))
+    probabilities = tasks.ordered_probabilities(model, features)
+    labels = np.array(contract.labels(), dtype=object)
+    if contract.task() == "binary":
+        positive = contract.labels().index(contract.positive_label())
+        assert params.threshold is not None  # settings require it for a binary task
+        decided = probabilities[:, positive] >= params.threshold
+        predicted = np.where(decided, contract.positive_label(), contract.negative_label())
+    else:
+        predicted = labels[probabilities.argmax(axis=1)]
+    return Scored(actual=actual, predicted=predicted, probabilities=probabilities)
 
 
-def metrics(scored: Scored) -> dict[str, float]:
-    """Threshold-free ranking metrics first (the gate metric is one of them), then decisions."""
-    decided = scored.predicted == POSITIVE_LABEL
-    return {
-        "roc_auc": float(roc_auc_score(scored.is_positive, scored.score)),
-        "average_precision": float(average_precision_score(scored.is_positive, scored.score)),
-        "log_loss": float(log_loss(scored.is_positive, scored.score, labels=[False, True])),
-        "accuracy": float(accuracy_score(scored.is_positive, decided)),
-        "precision": float(precision_score(scored.is_positive, decided, zero_division=0)),
-        "recall": float(recall_score(scored.is_positive, decided)),
-        "f1": float(f1_score(scored.is_positive, decided)),
-    }
+def curve_points(is_positive: np.ndarray, score_: np.ndarray) -> dict[str, pd.DataFrame]:
+    """ROC and precision-recall of one label, on fixed grids so that revisions line up.
 
-
-def confusion_counts(scored: Scored) -> pd.DataFrame:
-    """Rows per (actual, predicted) pair: small enough for git, enough to redraw the matrix."""
-    actual = np.where(scored.is_positive, POSITIVE_LABEL, NEGATIVE_LABEL)
-    pairs = pd.DataFrame({"actual": actual, "predicted": scored.predicted})
-    counts = pairs.value_counts().reindex(
-        pd.MultiIndex.from_product([LABELS, LABELS], names=["actual", "predicted"]), fill_value=0
-    )
-    return counts.rename("count").reset_index()
-
-
-def roc_points(scored: Scored) -> pd.DataFrame:
-    """The best true positive rate reachable without exceeding each false positive rate."""
-    fpr, tpr, _ = roc_curve(scored.is_positive, scored.score)  # fpr ascends, from 0.0
+    ROC: the best true positive rate reachable without exceeding each false positive rate.
+    Precision-recall: the best precision reachable at each recall or more (interpolated).
+    """
+    fpr, tpr, _ = roc_curve(is_positive, score_)  # fpr ascends, from 0.0
     last_within = np.searchsorted(fpr, GRID, side="right") - 1
-    return pd.DataFrame({"fpr": GRID, "tpr": np.maximum.accumulate(tpr)[last_within]}).round(4)
-
-
-def precision_recall_points(scored: Scored) -> pd.DataFrame:
-    """Interpolated precision: the best precision reachable at this recall or more."""
-    precision, recall, _ = precision_recall_curve(scored.is_positive, scored.score)
+    roc = pd.DataFrame({"fpr": GRID, "tpr": np.maximum.accumulate(tpr)[last_within]})
+    precision, recall, _ = precision_recall_curve(is_positive, score_)
     order = np.argsort(recall, kind="stable")
     recall, precision = recall[order], precision[order]
     best_from_here = np.maximum.accumulate(precision[::-1])[::-1]
     first_reaching = np.searchsorted(recall, GRID, side="left")  # recall reaches 1.0 at the end
-    return pd.DataFrame({"recall": GRID, "precision": best_from_here[first_reaching]}).round(4)
+    pr = pd.DataFrame({"recall": GRID, "precision": best_from_here[first_reaching]})
+    return {"roc": roc.round(4), "precision_recall": pr.round(4)}
 
 
-def gain(metric: str, before: float, after: float) -> float:
-    """How much better `after` is than `before` on `metric`; negative when it is worse."""
-    return before - after if metric in LOWER_IS_BETTER else after - before
+def curves(scored: Scored) -> dict[str, pd.DataFrame]:
+    """Binary: the positive label's curves. Multiclass: each label's against the rest."""
+    if contract.task() == "binary":
+        shown = [contract.positive_label()]
+    else:
+        shown = [label for label in contract.labels() if (scored.actual == label).sum() > 0]
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in CURVE_FILES}
+    for label in shown:
+        for name, points in curve_points(
+            scored.actual == label, scored.probability_of(label)
+        ).items():
+            frames[name].append(points.assign(label=label)[["label", *points.columns]])
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+
+
+def confusion_counts(scored: Scored) -> pd.DataFrame:
+    """Rows per (actual, predicted) pair, every pair listed: small enough for git."""
+    labels = list(contract.labels())
+    pairs = pd.DataFrame({"actual": scored.actual, "predicted": scored.predicted})
+    counts = pairs.value_counts().reindex(
+        pd.MultiIndex.from_product([labels, labels], names=["actual", "predicted"]), fill_value=0
+    )
+    return counts.rename("count").reset_index()
+
+
+def per_class(scored: Scored) -> pd.DataFrame:
+    """Each label's precision, recall, F1, support, ROC AUC and average precision."""
+    from sklearn.metrics import average_precision_score
+
+    table = tasks.per_class(scored)
+    table["average_precision"] = [
+        round(float(average_precision_score(is_label, scored.probability_of(label))), 4)
+        if 0 < (is_label := scored.actual == label).sum() < len(is_label)
+        else np.nan
+        for label in table["label"]
+    ]
+    return table
+
+
+def prediction_sample(scored: Scored) -> pd.DataFrame:
+    frame = pd.DataFrame({"actual": scored.actual.astype(float), "predicted": scored.predicted})
+    if len(frame) > PREDICTIONS_SHOWN:
+        frame = frame.sample(n=PREDICTIONS_SHOWN, random_state=0).sort_index()
+    return frame.round(4)
 
 
 def write_reports(
-    scored: Scored, values: dict[str, float], metrics_path: Path, plots_dir: Path
+    scored: Scored, values: dict[str, float], metrics_path: Path, plots_dir: Path, figures: Path
 ) -> dict[str, Path]:
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    plots_dir.mkdir(parents=True, exist_ok=True)
+    """Metrics, the numbers behind the plots and the plots; returns the figures' paths."""
+    for directory in (metrics_path.parent, plots_dir, figures):
+        directory.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
-    paths = {name: plots_dir / filename for name, filename in PLOT_FILES.items()}
-    curves = {"roc": roc_points(scored), "precision_recall": precision_recall_points(scored)}
+    described: dict[str, Any] = {
+        "task": contract.task(),
+        "target": contract.target(),
+        "labels": list(contract.labels()),
+        "rows": len(scored.actual),
+    }
+    (plots_dir / TASK_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+    drawn: dict[str, Path] = {}
+    if not contract.is_classification():
+        sample = prediction_sample(scored)
+        sample.to_csv(plots_dir / PREDICTIONS_FILE, index=False)
+        drawn["predicted_vs_actual"] = figures / "predicted_vs_actual.png"
+        plots.plot_predicted_against_actual([("test split", sample)], drawn["predicted_vs_actual"])
+        drawn["residuals"] = figures / "residuals.png"
+        plots.plot_residuals([("test split", sample)], drawn["residuals"])
+        return drawn
+    table = per_class(scored)
+    table.to_csv(plots_dir / PER_CLASS_FILE, index=False)
+    for name, points in curves(scored).items():
+        points.to_csv(plots_dir / CURVE_FILES[name], index=False)
+        drawn[name] = figures / f"{name}.png"
+        plots.plot_curves(name, [("this model", points, table)], drawn[name])
     counts = confusion_counts(scored)
-    counts.to_csv(paths["confusion"], index=False)
-    for name, points in curves.items():
-        points.to_csv(paths[name], index=False)
-        plot_curves(name, {"this model": points}, paths[f"{name}_png"])
-    title = f"Confusion matrix ({len(scored.score):,} test rows)"
-    plot_confusions([(title, counts)], paths["confusion_matrix_png"])
-    return paths
+    counts.to_csv(plots_dir / CONFUSION_FILE, index=False)
+    drawn["confusion_matrix"] = figures / "confusion_matrix.png"
+    title = f"Confusion matrix ({len(scored.actual):,} test rows)"
+    plots.plot_confusions([(title, counts)], list(contract.labels()), drawn["confusion_matrix"])
+    return drawn
 
 
-def log_to_run(run_file: Path, values: dict[str, float], plot_paths: dict[str, Path]) -> bool:
-    """Add test metrics and plots to the training run; False if that run is not in this store.
+def log_to_run(
+    run_file: Path,
+    values: dict[str, float],
+    train_values: dict[str, float],
+    figure_paths: dict[str, Path],
+) -> bool:
+    """Add the test metrics, the same metrics on the training rows (how far the model fits only
+    what it saw) and the plots to the training run; False if that run is not in this store.
 
     The train stage may have been restored from DVC's run cache on another machine, whose run
     lives in another tracking store: the metrics are still in the metrics file.
@@ -157,46 +170,7 @@ def log_to_run(run_file: Path, values: dict[str, float], plot_paths: dict[str, P
         return False
     with mlflow.start_run(run_id=ref.run_id):
         mlflow.log_metrics({f"test_{name}": value for name, value in values.items()})
-        for path in plot_paths.values():
+        mlflow.log_metrics({f"train_{name}": value for name, value in train_values.items()})
+        for path in figure_paths.values():
             mlflow.log_artifact(str(path), artifact_path="plots")
     return True
-
-
-def plot_curves(name: str, series: dict[str, pd.DataFrame], path: Path) -> None:
-    """One curve of CURVES per series on one image: earlier series dashed, the last solid."""
-    x, y, title = CURVES[name]
-    figure, axes = plt.subplots(figsize=(5, 4.2), layout="constrained")
-    for number, (label, points) in enumerate(series.items(), start=1):
-        style = {"linewidth": 2} if number == len(series) else {"linestyle": "--"}
-        axes.plot(points[x], points[y], label=label, **style)
-    if name == "roc":
-        axes.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1, label="chance")
-    axes.set(title=title, xlabel=LABEL[x], ylabel=LABEL[y], xlim=(0, 1), ylim=(0, 1.02))
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right" if name == "roc" else "lower left")
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def plot_confusions(sides: list[tuple[str, pd.DataFrame]], path: Path) -> None:
-    """Confusion matrices side by side, one per (title, confusion_counts) pair."""
-    labels = list(LABELS)
-    figure, axes_row = plt.subplots(
-        1, len(sides), figsize=(4.6 * len(sides), 4), layout="constrained", squeeze=False
-    )
-    for axes, (title, counts) in zip(axes_row[0], sides, strict=True):
-        matrix = (
-            counts.pivot(index="actual", columns="predicted", values="count")
-            .reindex(index=labels, columns=labels)
-            .fillna(0)
-            .to_numpy(dtype=int)
-        )
-        axes.imshow(matrix, cmap="Blues")
-        for (row, column), count in np.ndenumerate(matrix):
-            color = "white" if count > matrix.max() / 2 else "black"  # legible on dark cells
-            axes.text(column, row, f"{count:,}", ha="center", va="center", color=color)
-        axes.set(title=title, xlabel="Predicted label", ylabel="True label")
-        axes.set_xticks(range(len(labels)), labels)
-        axes.set_yticks(range(len(labels)), labels)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
-from {{ cookiecutter.package_name }}.evaluate import gain
+from {{ cookiecutter.package_name }}.tasks import gain
 
 IMAGE_DIGEST_TAG = "image_digest"
 # Set on every version an alias has pointed at, to the commit of the environment file that put

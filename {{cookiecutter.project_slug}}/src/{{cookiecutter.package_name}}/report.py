@@ -10,7 +10,14 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.evaluate import CURVES, gain, plot_confusions, plot_curves
+from {{ cookiecutter.package_name }}.plots import (
+    CURVES,
+    plot_confusions,
+    plot_curves,
+    plot_predicted_against_actual,
+    plot_residuals,
+)
+from {{ cookiecutter.package_name }}.tasks import gain
 from {{ cookiecutter.package_name }}.tracking import RunRef
 from {{ cookiecutter.package_name }}.validate import ValidationResult, failure_table
 
@@ -40,8 +47,17 @@ class Results:
     revision: str  # a short commit, or "workspace"
     metrics: dict[str, float]
     params: dict[str, Any]  # flattened: "train.model.learning_rate"
-    curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # name in CURVES -> points
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # CURVES name -> label, x, y
     confusion: pd.DataFrame | None = None  # actual, predicted, count
+    per_class: pd.DataFrame | None = None  # label, precision, recall, f1, support, roc_auc, ...
+    predictions: pd.DataFrame | None = None  # regression: actual, predicted (a sample)
+    evaluated: dict[str, Any] | None = None  # evaluate's task.json: task, target, labels, rows
+
+    def describes(self) -> str:
+        """What this revision's model predicts, for people: "binary income"."""
+        if self.evaluated is None:
+            return "unknown"
+        return f"{self.evaluated['task']} {self.evaluated['target']}"
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,21 @@ def render(report: Report, images: dict[str, str], plots_link: str | None = None
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
+def not_comparable(report: Report) -> str | None:
+    """Why the base's numbers cannot be set against this change's, if they cannot: another
+    task, target or set of labels makes every metric mean something else."""
+    head, base = report.head, report.base
+    if head is None or base is None or head.evaluated is None or base.evaluated is None:
+        return None
+    for key, what in (("target", "the target"), ("task", "the task"), ("labels", "the labels")):
+        if head.evaluated[key] != base.evaluated[key]:
+            before, after = base.evaluated[key], head.evaluated[key]
+            if key == "labels":
+                before, after = ", ".join(before), ", ".join(after)
+            return f"{what} changed ({before} → {after})"
+    return None
+
+
 def _validation_failed(report: Report) -> bool:
     return report.validation is not None and not report.validation["passed"]
 
@@ -108,6 +139,12 @@ def _headline(report: Report) -> str:
 def _gate(report: Report) -> str:
     assert report.head is not None
     base = f"`{report.base.revision}`" if report.base else "no base results"
+    if (why := not_comparable(report)) is not None:
+        return (
+            f"**Not comparable: {why}.** The base `{report.base.revision if report.base else ''}` "
+            "measured another thing, so its metrics are not set against these and there is no "
+            "verdict."
+        )
     gate = report.head.metrics.get(report.gate_metric)
     if report.base is None or gate is None:
         return f"Compared with {base}."
@@ -135,14 +172,47 @@ def _staleness(report: Report) -> str:
 
 def _metrics(report: Report) -> str:
     assert report.head is not None
+    comparable = report.base is not None and not_comparable(report) is None
     base_label = f"base `{report.base.revision}`" if report.base else "base"
     table = metrics_table(
-        report.base.metrics if report.base else {},
+        report.base.metrics if report.base and comparable else {},
         report.head.metrics,
         report.gate_metric,
         labels=(base_label, "this change"),
     )
-    return f"### Metrics (test split)\n\n{table}"
+    sections = [f"### Metrics (test split)\n\n{table}"]
+    if report.head.per_class is not None:
+        base_classes = report.base.per_class if report.base and comparable else None
+        sections.append(per_class_table(base_classes, report.head.per_class))
+    return "\n\n".join(sections)
+
+
+def per_class_table(before: pd.DataFrame | None, after: pd.DataFrame) -> str:
+    """Each label's precision and recall (base → this change), and its rows in the test split."""
+    previous = (
+        {str(row["label"]): row for row in before.to_dict("records")} if before is not None else {}
+    )
+    lines = [
+        "### Per label (test split)",
+        "",
+        "| label | precision | recall | test rows |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in after.to_dict("records"):
+        label = str(row["label"])
+        cells = []
+        for name in ("precision", "recall"):
+            value = float(row[name])
+            if label in previous:
+                cells.append(f"{float(previous[label][name]):.4f} → {value:.4f}")
+            else:
+                cells.append(f"{value:.4f}")
+        lines.append(f"| {_label(label)} | {cells[0]} | {cells[1]} | {int(row['support']):,} |")
+    return "\n".join(lines)
+
+
+def _label(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def metrics_table(
@@ -191,11 +261,17 @@ def _value(value: object) -> str:
     return "—" if value is None else f"`{value}`"
 
 
+PLOT_TITLES = {name: title for name, (_, _, title, _) in CURVES.items()} | {
+    "confusion": "Confusion matrices",
+    "predicted_vs_actual": "Predicted against actual",
+    "residuals": "Residuals",
+}
+
+
 def _plots(images: dict[str, str], link: str | None) -> str:
     if not images:
         return ""
-    titles = {name: title for name, (_, _, title) in CURVES.items()}
-    titles["confusion"] = "Confusion matrices"
+    titles = PLOT_TITLES
     if link:
         names = ", ".join(f"`{path}` ({titles.get(name, name)})" for name, path in images.items())
         return f"### Plots\n\nBase against this change: {names}, attached to [{link}]({link})."
@@ -253,24 +329,43 @@ def _provenance(report: Report) -> str:
 
 
 def plot_comparisons(report: Report, out_dir: Path) -> dict[str, Path]:
-    """Each curve with both revisions on one image; the confusion matrices side by side."""
-    if report.head is None:
+    """Each plot of the task with both revisions on it (base dashed or faint, this change
+    solid); the confusion matrices side by side. A base that measured something else (another
+    target, task or labels) is left out."""
+    head = report.head
+    if head is None:
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = report.base
+    base = report.base if not_comparable(report) is None else None
+    base_name = f"base {base.revision}" if base else ""
     paths: dict[str, Path] = {}
     for name in CURVES:
-        if name in report.head.curves:
-            series = (
-                {f"base {base.revision}": base.curves[name]} if base and name in base.curves else {}
+        if name in head.curves:
+            sides = (
+                [(base_name, base.curves[name], base.per_class)]
+                if base and name in base.curves
+                else []
             )
-            series["this change"] = report.head.curves[name]
+            sides.append(("this change", head.curves[name], head.per_class))
             paths[name] = out_dir / f"{name}.png"
-            plot_curves(name, series, paths[name])
-    if report.head.confusion is not None:
-        sides = [("this change", report.head.confusion)]
+            plot_curves(name, sides, paths[name])
+    if head.confusion is not None:
+        labels = list(head.evaluated["labels"]) if head.evaluated else _labels_of(head.confusion)
+        pairs = [("this change", head.confusion)]
         if base is not None and base.confusion is not None:
-            sides.insert(0, (f"base {base.revision}", base.confusion))
+            pairs.insert(0, (base_name, base.confusion))
         paths["confusion"] = out_dir / "confusion.png"
-        plot_confusions(sides, paths["confusion"])
+        plot_confusions(pairs, labels, paths["confusion"])
+    if head.predictions is not None:
+        shown = [("this change", head.predictions)]
+        if base is not None and base.predictions is not None:
+            shown.insert(0, (base_name, base.predictions))
+        paths["predicted_vs_actual"] = out_dir / "predicted_vs_actual.png"
+        plot_predicted_against_actual(shown, paths["predicted_vs_actual"])
+        paths["residuals"] = out_dir / "residuals.png"
+        plot_residuals(shown, paths["residuals"])
     return paths
+
+
+def _labels_of(counts: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys([*counts["actual"], *counts["predicted"]]))

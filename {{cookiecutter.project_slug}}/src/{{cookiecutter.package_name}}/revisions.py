@@ -17,15 +17,21 @@ from dvc.api import DVCFileSystem
 from dvc.exceptions import PathMissingError
 from dvc.repo import Repo
 
-from {{ cookiecutter.package_name }}.evaluate import CURVES, PLOT_FILES
 from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
 
 WORKSPACE = "workspace"
 METRICS = "reports/metrics.json"
 PARAMS = "params.yaml"
-PLOTS = "reports/plots"  # evaluate's output directory in dvc.yaml
-CURVE_FILES = {name: f"{PLOTS}/{PLOT_FILES[name]}" for name in CURVES}
-CONFUSION = f"{PLOTS}/{PLOT_FILES['confusion']}"
+PLOTS = "reports/plots"  # evaluate's numbers behind the plots, committed (dvc.yaml)
+# The files evaluate writes there (evaluate.py names them; repeated to keep DVC-side code from
+# importing scikit-learn and matplotlib).
+CURVE_FILES = {"roc": f"{PLOTS}/roc.csv", "precision_recall": f"{PLOTS}/precision_recall.csv"}
+TABLES = {
+    "confusion": f"{PLOTS}/confusion.csv",
+    "per_class": f"{PLOTS}/per_class.csv",
+    "predictions": f"{PLOTS}/predictions.csv",
+}
+EVALUATED = f"{PLOTS}/task.json"
 
 
 def read_results(rev: str | None, root: Path = Path()) -> Results | None:
@@ -34,19 +40,34 @@ def read_results(rev: str | None, root: Path = Path()) -> Results | None:
     if metrics is None:
         return None
     params_text = _read_text(PARAMS, rev, root)
-    curves = {}
-    for name, path in CURVE_FILES.items():
-        text = _read_text(path, rev, root)
-        if text is not None:
-            curves[name] = pd.read_csv(io.StringIO(text))
-    confusion_text = _read_text(CONFUSION, rev, root)
+    curves = {
+        name: frame
+        for name, path in CURVE_FILES.items()
+        if (frame := _csv(path, rev, root)) is not None
+    }
+    for name, frame in curves.items():
+        if "label" not in frame.columns:  # written before curves were kept per label
+            curves[name] = frame.assign(label="positive")
+    tables = {name: _csv(path, rev, root) for name, path in TABLES.items()}
+    evaluated = _read_text(EVALUATED, rev, root)
     return Results(
         revision=short_commit(rev, root) if rev else WORKSPACE,
         metrics={name: float(value) for name, value in json.loads(metrics).items()},
         params=flatten(yaml.safe_load(params_text) or {}) if params_text else {},
         curves=curves,
-        confusion=pd.read_csv(io.StringIO(confusion_text)) if confusion_text else None,
+        confusion=tables["confusion"],
+        per_class=tables["per_class"],
+        predictions=tables["predictions"],
+        evaluated=json.loads(evaluated) if evaluated else None,
     )
+
+
+def _csv(path: str, rev: str | None, root: Path) -> pd.DataFrame | None:
+    text = _read_text(path, rev, root)
+    if text is None:
+        return None
+    # Only an empty field is missing: a label such as "NA" or "None" is a label.
+    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
 
 
 def _read_text(path: str, rev: str | None, root: Path) -> str | None:

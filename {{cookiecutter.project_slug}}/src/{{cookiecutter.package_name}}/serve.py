@@ -1,10 +1,13 @@
-"""Serve: an HTTP API for the model whose request model is derived from the data contract.
+"""Serve: an HTTP API for the model whose request and response are derived from the contract.
 
-A column added to `schema.py` appears in the API with no other edit. The contract's types and
-its range and category checks become the request model's own constraints, so pydantic rejects
-a bad record with a 422 naming the field before any DataFrame is built; checks it cannot
-express run on the batch afterwards (422 naming the column and check). The model never sees
-data the pipeline would have refused.
+A column added to `schema.py` appears in the API with no other edit. The response says what the
+task predicts: for classification the label and the probability of every label, each named, so
+that a probability can never be read as another label's; for regression the number.
+
+The contract's types and its range and category checks become the request model's own
+constraints, so pydantic rejects a bad record with a 422 naming the field before any DataFrame
+is built; checks it cannot express run on the batch afterwards (422 naming the column and
+check). The model never sees data the pipeline would have refused.
 
 A scikit-learn call costs nearly the same for 1 row as for 100 (input validation and thread
 start-up dominate), so concurrent requests are answered by one model call: while a call runs,
@@ -26,12 +29,8 @@ import pandera.pandas as pa
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.schema import (
-    POSITIVE_LABEL,
-    CensusIncome,
-    feature_columns,
-)
+from {{ cookiecutter.package_name }} import contract, tracking
+from {{ cookiecutter.package_name }}.tasks import ordered_probabilities
 from {{ cookiecutter.package_name }}.tracking import RunRef
 from {{ cookiecutter.package_name }}.train import RUN_FILE
 from {{ cookiecutter.package_name }}.validate import summarize
@@ -73,8 +72,10 @@ def _field(column: pa.Column) -> tuple[Any, list[pa.Check]]:
 
 def record_model() -> type[BaseModel]:
     """One request record: every feature of the contract, typed and checked as it says."""
-    columns = CensusIncome.to_schema().columns
-    fields: dict[str, Any] = {name: (_field(columns[name])[0], ...) for name in feature_columns()}
+    columns = contract.columns()
+    fields: dict[str, Any] = {
+        name: (_field(columns[name])[0], ...) for name in contract.feature_columns()
+    }
     config = ConfigDict(extra="forbid", strict=True)  # "40" is not an age; a typo is not a field
     model: type[BaseModel] = create_model("Record", __config__=config, **fields)
     return model
@@ -82,8 +83,8 @@ def record_model() -> type[BaseModel]:
 
 def residual_checks() -> pa.DataFrameSchema | None:
     """The contract's checks that the request model cannot state (custom ones), if any."""
-    columns = CensusIncome.to_schema().columns
-    residual = {name: _field(columns[name])[1] for name in feature_columns()}
+    columns = contract.columns()
+    residual = {name: _field(columns[name])[1] for name in contract.feature_columns()}
     kept = {name: columns[name].set_checks(checks) for name, checks in residual.items() if checks}
     return pa.DataFrameSchema(kept) if kept else None
 
@@ -96,13 +97,35 @@ class PredictRequest(BaseModel):
     records: list[Record] = Field(min_length=1, max_length=MAX_BATCH)  # type: ignore[valid-type]
 
 
-class Prediction(BaseModel):
-    label: str
-    probability: float  # of POSITIVE_LABEL
+def prediction_model() -> type[BaseModel]:
+    """One answer: `label` and `probabilities` (one field per label) for classification,
+    `prediction` for regression."""
+    if not contract.is_classification():
+        return create_model(
+            "Prediction",
+            prediction=(float, Field(description=f"the predicted {contract.target()}")),
+        )
+    probability = Annotated[float, Field(ge=0, le=1)]
+    per_label: dict[str, Any] = {
+        f"p{index}": (probability, Field(alias=label, description=f"probability of {label!r}"))
+        for index, label in enumerate(contract.labels())
+    }
+    probabilities = create_model(
+        "Probabilities", __config__=ConfigDict(serialize_by_alias=True), **per_label
+    )
+    label: Any = Literal[contract.labels()]
+    return create_model(
+        "Prediction",
+        label=(label, Field(description=f"the predicted {contract.target()}")),
+        probabilities=(probabilities, Field(description="every label's probability, by name")),
+    )
+
+
+Prediction = prediction_model()
 
 
 class PredictResponse(BaseModel):
-    predictions: list[Prediction]
+    predictions: list[Prediction]  # type: ignore[valid-type]
 
 
 class MicroBatcher:
@@ -110,7 +133,7 @@ class MicroBatcher:
 
     def __init__(
         self,
-        predict: Callable[[pd.DataFrame], np.ndarray],
+        predict: Callable[[pd.DataFrame], np.ndarray],  # one row (or vector) per record
         max_rows: int,
         wait_seconds: float = BATCH_WAIT_SECONDS,
     ) -> None:
@@ -183,15 +206,13 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Loaded once at start-up: a missing or broken model fails the start, not a request.
         model = mlflow.sklearn.load_model(str(model_dir))
-        positive = list(model.classes_).index(POSITIVE_LABEL)
-        columns = feature_columns()
+        columns = contract.feature_columns()
 
         def score(frame: pd.DataFrame) -> np.ndarray:
-            probabilities: np.ndarray = model.predict_proba(frame[columns])
-            return probabilities
+            if contract.is_classification():
+                return ordered_probabilities(model, frame[columns])
+            return np.asarray(model.predict(frame[columns]), dtype=float)
 
-        app.state.classes = model.classes_
-        app.state.positive = positive
         app.state.batcher = MicroBatcher(score, max_rows=MAX_BATCH)
         app.state.provenance = provenance or load_provenance(model_dir)
         worker = asyncio.create_task(app.state.batcher.run())
@@ -217,18 +238,21 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
         rows = [record.model_dump() for record in records]
         if checks is not None:
             _check(checks, pd.DataFrame(rows))
-        probabilities = await request.app.state.batcher.predict(rows)
-        labels = request.app.state.classes[probabilities.argmax(axis=1)]  # as predict() does
-        return PredictResponse(
-            predictions=[
-                Prediction(label=str(label), probability=float(probability))
-                for label, probability in zip(
-                    labels, probabilities[:, request.app.state.positive], strict=True
-                )
-            ]
-        )
+        answers = await request.app.state.batcher.predict(rows)
+        return PredictResponse(predictions=[_prediction(answer) for answer in answers])
 
     return app
+
+
+def _prediction(answer: np.ndarray) -> dict[str, Any]:
+    """One record's answer as the response names it."""
+    if not contract.is_classification():
+        return {"prediction": float(answer)}
+    labels = contract.labels()
+    return {
+        "label": labels[int(answer.argmax())],  # as the model's predict() decides
+        "probabilities": {label: float(p) for label, p in zip(labels, answer, strict=True)},
+    }
 
 
 def _check(checks: pa.DataFrameSchema, frame: pd.DataFrame) -> None:

@@ -9,8 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_PARAMS = Path("params.yaml")
 
 
+class ParamsError(ValueError):
+    """params.yaml asks for something the contract's task cannot do."""
+
+
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+class DataParams(Section):
+    raw: str = Field(min_length=1)  # the raw data file, tracked by DVC
+    batches: str = Field(min_length=1)  # production batches that retraining added (DVC)
 
 
 class PrepareParams(Section):
@@ -40,8 +49,17 @@ class TrainParams(Section):
 
 
 class EvaluateParams(Section):
-    threshold: float = Field(gt=0, lt=1)
+    # Binary only: the positive label's probability from which a row is predicted positive.
+    threshold: float | None = Field(default=None, gt=0, lt=1)
     gate_metric: str
+
+    def for_task(self, task: str) -> "EvaluateParams":
+        """These parameters if they fit `task`; ParamsError naming the one that does not."""
+        if task == "binary" and self.threshold is None:
+            raise ParamsError("evaluate.threshold is missing: a binary task needs one (0.5)")
+        if task != "binary" and self.threshold is not None:
+            raise ParamsError(f"evaluate.threshold applies to binary tasks only, not {task}")
+        return self
 
 
 class PromoteParams(Section):
@@ -65,6 +83,7 @@ class MlflowParams(Section):
 
 
 class Params(Section):
+    data: DataParams
     prepare: PrepareParams
     validate_: ValidateParams = Field(alias="validate")
     train: TrainParams

@@ -1,4 +1,9 @@
-"""Train: fit a scikit-learn pipeline on validated data and log it to MLflow with its provenance."""
+"""Train: fit a scikit-learn pipeline on validated data and log it to MLflow with its provenance.
+
+The estimator follows the contract's task: a gradient-boosted classifier for binary and
+multiclass targets, the same family's regressor for a numeric one, with the hyperparameters of
+`train.model` in params.yaml either way.
+"""
 
 import shutil
 import time
@@ -12,48 +17,45 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.schema import (
-    POSITIVE_LABEL,
-    TARGET,
-    CensusIncome,
-    categorical_features,
-    feature_columns,
-    nullable_columns,
-)
+from {{ cookiecutter.package_name }} import contract, tracking
 from {{ cookiecutter.package_name }}.settings import MlflowParams, TrainParams
 
 MODEL_DIR = "model"  # MLflow model format: MLmodel, signature, input example, the pipeline
 RUN_FILE = "run.json"
 # The pipeline is stored with skops, which, unlike pickle, runs no arbitrary code on load; it
 # loads only types it is told to trust. These are the ones this pipeline needs beyond skops'
-# defaults: extend the list when you add a step (skops.io.get_untrusted_types names them).
+# defaults, for either estimator: extend the list when you add a step
+# (skops.io.get_untrusted_types names them).
 TRUSTED_TYPES = [
     "functools.partial",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.loss.HalfSquaredError",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 ]
+# Infrequent categories beyond this many share one code: the booster takes at most 255 bins.
+MAX_CATEGORIES = 254
 
 
 @dataclass(frozen=True)
 class TrainedModel:
     pipeline: Pipeline
     fit_seconds: float
-    train_roc_auc: float
 
 
 def build_pipeline(params: TrainParams) -> Pipeline:
     """Categories become ordinal codes that the booster treats as categories, not numbers.
 
     Unknown and missing categories both map to NaN, which the booster handles natively,
-    so the model still answers for a category it has never seen.
+    so the model still answers for a category it has never seen. A column with more categories
+    than the booster can bin keeps its most frequent ones and pools the rest.
     """
-    categorical = categorical_features()
+    categorical = contract.categorical_features()
     encode = ColumnTransformer(
         [
             (
@@ -62,6 +64,7 @@ def build_pipeline(params: TrainParams) -> Pipeline:
                     handle_unknown="use_encoded_value",
                     unknown_value=np.nan,
                     encoded_missing_value=np.nan,
+                    max_categories=MAX_CATEGORIES,
                 ),
                 categorical,
             )
@@ -69,7 +72,12 @@ def build_pipeline(params: TrainParams) -> Pipeline:
         remainder="passthrough",
         verbose_feature_names_out=False,
     ).set_output(transform="pandas")
-    model = HistGradientBoostingClassifier(
+    estimator = (
+        HistGradientBoostingClassifier
+        if contract.is_classification()
+        else HistGradientBoostingRegressor
+    )
+    model = estimator(
         categorical_features=categorical,
         random_state=params.seed,
         **params.model.model_dump(),
@@ -78,18 +86,12 @@ def build_pipeline(params: TrainParams) -> Pipeline:
 
 
 def fit(train: pd.DataFrame, params: TrainParams) -> TrainedModel:
-    features, labels = train[feature_columns()], train[TARGET]
+    features, target = train[contract.feature_columns()], train[contract.target()]
     pipeline = build_pipeline(params)
     started = time.perf_counter()
-    pipeline.fit(features, labels)
+    pipeline.fit(features, target)
     fit_seconds = time.perf_counter() - started
-    positive = list(pipeline.classes_).index(POSITIVE_LABEL)
-    scores = pipeline.predict_proba(features)[:, positive]
-    return TrainedModel(
-        pipeline=pipeline,
-        fit_seconds=fit_seconds,
-        train_roc_auc=float(roc_auc_score(labels == POSITIVE_LABEL, scores)),
-    )
+    return TrainedModel(pipeline=pipeline, fit_seconds=fit_seconds)
 
 
 def save_and_log(
@@ -104,21 +106,21 @@ def save_and_log(
 
     `data_files` are the files the data came from: the raw file, then any batches.
     """
-    features = train[feature_columns()]
+    features = train[contract.feature_columns()]
     experiment_id = tracking.use_experiment(mlflow_params.experiment)
     tags = {
         **tracking.git_state(),
         "data_version": tracking.data_version(data_files),
         "data_path": ", ".join(path.as_posix() for path in data_files),
         "model_name": mlflow_params.model_name,
+        "task": contract.task(),
+        "target": contract.target(),
     }
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
         mlflow.log_params(
             {"seed": params.seed, "train_rows": len(train), **params.model.model_dump()}
         )
-        mlflow.log_metrics(
-            {"train_roc_auc": trained.train_roc_auc, "fit_seconds": trained.fit_seconds}
-        )
+        mlflow.log_metric("fit_seconds", trained.fit_seconds)
         logged = mlflow.sklearn.log_model(
             trained.pipeline,
             name=MODEL_DIR,
@@ -148,17 +150,19 @@ def model_signature() -> ModelSignature:
     """The model's inputs, straight from the data contract rather than inferred from a sample.
 
     A column the contract lets be null is optional in the signature; every other is required.
+    The output is a label for classification, a number for regression.
     """
     mlflow_type = {"str": "string", "int64": "long", "float64": "double", "bool": "boolean"}
-    columns = CensusIncome.to_schema().columns
-    nullable = set(nullable_columns())
+    columns = contract.columns()
+    nullable = set(contract.nullable_columns())
     inputs = Schema(
         [
             ColSpec(mlflow_type[str(columns[name].dtype)], name, required=name not in nullable)
-            for name in feature_columns()
+            for name in contract.feature_columns()
         ]
     )
-    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]))
+    output = "string" if contract.is_classification() else "double"
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(output)]))
 
 
 def _pinned_requirements() -> list[str]:

@@ -1,7 +1,10 @@
 """Validate: check prepared data against the contract and explain every failure in plain words.
 
-`check` is pure (frame in, result out); `write_summary` and `render_markdown` turn the result
-into the files a person and the PR report read.
+Beyond the contract's own checks, the target must fit the task: a classification's declared
+labels must all occur (a model cannot learn a label it never sees, and its metrics would be
+silently wrong), and a contract that contradicts itself fails here too, as rows of the same
+summary. `check` is pure (frame in, result out); `write_summary` and `render_markdown` turn the
+result into the files a person and the PR report read.
 """
 
 import json
@@ -15,9 +18,11 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from {{ cookiecutter.package_name }}.schema import CensusFrame, CensusIncome
+from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }}.schema import Contract, ContractFrame
 
 TABLE = "(table)"  # the "column" of a check on the whole table, such as "has rows"
+CONTRACT = "(contract)"  # the "column" of a mistake in schema.py itself
 MAX_VALUE_CHARS = 60
 
 
@@ -61,21 +66,34 @@ class ValidationResult:
 
 def check(frame: pd.DataFrame, max_examples: int) -> ValidationResult:
     """Validate lazily, so one run reports every problem rather than the first."""
+    if contract.problems():
+        failures = [Failure(CONTRACT, problem, 0, []) for problem in contract.problems()]
+        return ValidationResult(rows=len(frame), failures=failures)
     try:
         with warnings.catch_warnings():
             # pandera's own failure-table assembly trips a pandas FutureWarning: noise to a user.
             warnings.simplefilter("ignore", FutureWarning)
-            CensusIncome.validate(frame, lazy=True)
+            Contract.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         return ValidationResult(
             rows=len(frame), failures=summarize(errors.failure_cases, max_examples)
         )
-    return ValidationResult(rows=len(frame))
+    return ValidationResult(rows=len(frame), failures=missing_labels(frame))
 
 
-def validated(frame: pd.DataFrame) -> CensusFrame:
+def missing_labels(frame: pd.DataFrame) -> list[Failure]:
+    """One failure per declared label that no row carries (classification only)."""
+    present = set(frame[contract.target()].astype(str)) if len(frame) else set()
+    return [
+        Failure(contract.target(), f"declared label never occurs: {label!r}", 0, [])
+        for label in contract.labels()
+        if label not in present
+    ]
+
+
+def validated(frame: pd.DataFrame) -> ContractFrame:
     """The frame coerced to the contract's types; raises if it breaks the contract."""
-    return CensusIncome.validate(frame, lazy=True)
+    return Contract.validate(frame, lazy=True)
 
 
 _PLAIN = {
@@ -144,13 +162,13 @@ def render_markdown(result: ValidationResult, source: str) -> str:
         return (
             "### Data validation: passed ✅\n\n"
             f"{result.rows:,} rows of `{source}` meet the contract "
-            f"(`{CensusIncome.__name__}` in `schema.py`).\n"
+            f"(`{Contract.__name__}` in `schema.py`).\n"
         )
     lines = [
         "### Data validation: failed ❌",
         "",
         f"{result.rows:,} rows of `{source}` checked against the contract "
-        f"(`{CensusIncome.__name__}` in `schema.py`): {_count(result.failures, 'check')} failed. "
+        f"(`{Contract.__name__}` in `schema.py`): {_count(result.failures, 'check')} failed. "
         "Rows are 0-based data rows (the header is not a row), counted on from one file to "
         "the next.",
         "",

@@ -1,8 +1,9 @@
-"""The data contract: one pandera model that every stage, and later serving and drift, reads.
+"""The data contract: what the model predicts, and what every row must look like.
 
-Change the dataset by changing this file: the columns, their types and their checks. The
-feature lists, the target and the categorical/numeric split are derived from it, so nothing
-else needs an edit.
+Change the dataset or the task by changing this file: the task, the target and one field per
+column with its type and checks. Everything else (features, the categorical/numeric split,
+metrics, plots, the serving API, the drift check) follows from it; `contract.py` says what it
+derived and refuses a contract it cannot train on, naming what to change.
 """
 
 from typing import Final
@@ -11,13 +12,12 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import DataFrame, Series
 
-TARGET: Final = "income"
-NEGATIVE_LABEL: Final = "<=50K"
-POSITIVE_LABEL: Final = ">50K"
-LABELS: Final = (NEGATIVE_LABEL, POSITIVE_LABEL)
+TASK: Final = "binary"  # binary, multiclass or regression
+TARGET: Final = "income"  # the column the model learns to predict
+POSITIVE_LABEL: Final = ">50K"  # binary only: the label whose probability the model gives
 
 
-class CensusIncome(pa.DataFrameModel):
+class Contract(pa.DataFrameModel):
     """One row per person from the 1994 US census (UCI Adult), labelled with their income band."""
 
     age: Series[int] = pa.Field(ge=16, le=100)
@@ -35,7 +35,8 @@ class CensusIncome(pa.DataFrameModel):
     capital_loss: Series[int] = pa.Field(ge=0)
     hours_per_week: Series[int] = pa.Field(ge=1, le=99)
     native_country: Series[str] = pa.Field(nullable=True)
-    income: Series[str] = pa.Field(isin=list(LABELS))
+    # The target of a classification lists its labels: a label outside them fails validation.
+    income: Series[str] = pa.Field(isin=["<=50K", ">50K"])
 
     class Config:
         coerce = True  # CSV gives strings and floats; the contract says what they must become
@@ -46,24 +47,4 @@ class CensusIncome(pa.DataFrameModel):
         return len(df) > 0
 
 
-CensusFrame = DataFrame[CensusIncome]
-
-
-def feature_columns() -> list[str]:
-    """Every column of the contract except the target, in contract order."""
-    return [name for name in CensusIncome.to_schema().columns if name != TARGET]
-
-
-def categorical_features() -> list[str]:
-    columns = CensusIncome.to_schema().columns
-    return [name for name in feature_columns() if str(columns[name].dtype) == "str"]
-
-
-def numeric_features() -> list[str]:
-    categorical = set(categorical_features())
-    return [name for name in feature_columns() if name not in categorical]
-
-
-def nullable_columns() -> list[str]:
-    columns = CensusIncome.to_schema().columns
-    return [name for name, column in columns.items() if column.nullable]
+ContractFrame = DataFrame[Contract]
