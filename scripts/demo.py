@@ -13,6 +13,7 @@ from pathlib import Path
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+TOOLS = TEMPLATE / ".tools" / "bin"
 
 
 def step(number: int, title: str) -> float:
@@ -40,21 +41,31 @@ def main(output_dir: Path) -> int:
     subprocess.run(["make", "run"], cwd=project, check=True)
     done(started)
 
+    print(summary(project))
+    return 0
+
+
+def summary(project: Path) -> str:
+    """Where everything is, and the exact commands to go on with: the project's Makefile calls
+    `uv`, which `make demo` installed into this template's .tools/bin, not onto PATH."""
     run = json.loads((project / "models" / "run.json").read_text(encoding="utf-8"))
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
-    plots = sorted(path.name for path in (project / "reports" / "plots").iterdir())
-    print(
-        f"""
+    gate, value = next(iter(metrics.items()))  # evaluate writes the task's headline first
+    figures = sorted(path.name for path in (project / "reports" / "figures").iterdir())
+    return f"""
 The project is at {project}
-  metrics     {project / "reports" / "metrics.json"}  (test ROC AUC {metrics["roc_auc"]:.4f})
-  plots       {project / "reports" / "plots"}/  ({", ".join(plots)})
+  metrics     {project / "reports" / "metrics.json"}  (test {gate} {value:.4f})
+  plots       {project / "reports" / "figures"}/  ({", ".join(figures)})
   validation  {project / "reports" / "validation" / "validation.md"}
   model       {project / "models" / "model"}/
   MLflow run  {run["run_id"]} in {run["tracking_uri"]} (experiment {run["experiment_id"]})
-              browse: cd {project} && uv run mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+Go on in it (uv is in this template's .tools/bin):
+  export PATH="{TOOLS}:$PATH"
+  cd {project}
+  make help      # check, test, report, serve, drift, ...
+  uv run mlflow ui --backend-store-uri sqlite:///mlflow.db   # browse the run
 """
-    )
-    return 0
 
 
 if __name__ == "__main__":

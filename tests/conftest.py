@@ -1,7 +1,15 @@
 """Bake projects from this template the way a user does, and run commands inside them."""
 
+import json
 import os
+import re
 import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +70,64 @@ def files_in(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and not path.relative_to(project).as_posix().startswith(internals)
     }
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(
+                f"the server exited: {server.stdout.read().decode() if server.stdout else ''}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"no healthy answer from {url} within {seconds:.0f} s")
+
+
+def post(url: str, payload: object) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@dataclass
+class Served:
+    url: str  # http://127.0.0.1:<port>
+    output: str = ""  # what the server printed, once it stopped
+    returncode: int | None = None
+
+
+@contextmanager
+def serving_entrypoint(project: Path) -> Iterator[Served]:
+    """The serving image's entrypoint, pointed at this checkout instead of /app, on a free port;
+    healthy when entered, sent SIGTERM when left."""
+    from servers import free_port  # servers imports this module
+
+    dockerfile = (project / "Dockerfile").read_text()
+    match = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)
+    assert match, "the Dockerfile has no exec-form ENTRYPOINT"
+    port = free_port()
+    in_image = {"/app/models/model": str(project / "models" / "model"), "0.0.0.0": "127.0.0.1"}
+    command = [in_image.get(arg, arg) for arg in json.loads(match[1])]
+    command[command.index("--port") + 1] = str(port)
+    command[0] = str(project / ".venv" / "bin" / command[0])  # the image puts .venv/bin on PATH
+    served = Served(url=f"http://127.0.0.1:{port}")
+    with subprocess.Popen(
+        command, cwd=project, env=PROJECT_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as server:
+        try:
+            wait_until_healthy(f"{served.url}/health", server)
+            yield served
+        finally:
+            server.terminate()
+            served.output = server.communicate(timeout=30)[0].decode()
+            served.returncode = server.returncode

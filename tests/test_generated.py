@@ -4,33 +4,29 @@ The tests share one project and run in file order, each building on the state th
 left, as a user's session would: set up, check, run, run again, change a parameter, break data.
 """
 
+import importlib.util
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ENV, bake, run
+from conftest import PROJECT_ENV, TEMPLATE, bake, post, run, serving_entrypoint, wait_until_healthy
 from servers import free_port
 
 pytestmark = pytest.mark.slow
 
 PACKAGE = "income_classifier"
 METRICS = Path("reports/metrics.json")
-PLOTS = (
-    "roc.csv",
-    "precision_recall.csv",
-    "confusion_matrix.png",
-    "roc.png",
-    "precision_recall.png",
-)
+NUMBERS = ("roc.csv", "precision_recall.csv", "confusion.csv", "per_class.csv", "task.json")
+FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png")
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +114,10 @@ def test_pipeline_runs_end_to_end(project: Path) -> None:
         assert f"Running stage '{stage}'" in completed.stdout, f"{stage} did not run"
     metrics = json.loads((project / METRICS).read_text())
     assert metrics["roc_auc"] > 0.85, f"the model is worse than this dataset allows: {metrics}"
-    for plot in PLOTS:
-        assert (project / "reports" / "plots" / plot).stat().st_size > 0, f"{plot} is empty"
+    for name in NUMBERS:
+        assert (project / "reports" / "plots" / name).stat().st_size > 0, f"{name} is empty"
+    for name in FIGURES:
+        assert (project / "reports" / "figures" / name).stat().st_size > 0, f"{name} is empty"
     (logged,) = mlflow_runs(project)
     assert logged["tags"]["git_commit"] == run(project, "git", "rev-parse", "HEAD").stdout.strip()
     pointer = yaml.safe_load((project / "data" / "raw" / "adult.csv.dvc").read_text())
@@ -137,6 +135,30 @@ def test_second_run_with_nothing_changed_does_nothing(project: Path) -> None:
     assert "Data and pipelines are up to date" in completed.stdout
     assert (project / "dvc.lock").read_text() == lock_before
     assert len(mlflow_runs(project)) == 1, "a run that trained nothing logged a run"
+
+
+def test_the_demos_next_steps_work_as_printed_without_uv_on_path(project: Path) -> None:
+    # given `make demo`'s closing summary of this project, and a shell that has no uv
+    spec = importlib.util.spec_from_file_location("demo", TEMPLATE / "scripts" / "demo.py")
+    assert spec and spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    steps = demo.summary(project).split("Go on in it")[1].splitlines()[1:]
+    export, cd = steps[0].strip(), steps[1].strip()
+    bare_path = os.pathsep.join(
+        entry for entry in PROJECT_ENV["PATH"].split(os.pathsep) if not Path(entry, "uv").exists()
+    )
+
+    # when a user runs the printed lines, then a target that calls uv
+    completed = subprocess.run(
+        ["bash", "-c", f"{export}\n{cd}\nmake help >/dev/null && uv lock --check"],
+        env={**PROJECT_ENV, "PATH": bare_path},
+        capture_output=True,
+        text=True,
+    )
+
+    # then it works
+    assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/mlflow/Dockerfile"])
@@ -164,71 +186,29 @@ def test_tracking_server_image_copies_only_what_its_ignore_file_lets_in(project:
 
 
 def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
-    # given the image's entrypoint, pointed at this checkout instead of /app, on a free port
-    dockerfile = (project / "Dockerfile").read_text()
-    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)[1])
-    port = free_port()
-    in_image = {"/app/models/model": str(project / "models" / "model"), "0.0.0.0": "127.0.0.1"}
-    command = [in_image.get(arg, arg) for arg in entrypoint]
-    command[command.index("--port") + 1] = str(port)
-    command[0] = str(project / ".venv" / "bin" / command[0])  # the image puts .venv/bin on PATH
-
-    with subprocess.Popen(
-        command, cwd=project, env=PROJECT_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    ) as server:
-        try:
-            wait_until_healthy(f"http://127.0.0.1:{port}/health", server)
-            record = {
-                "age": 39, "workclass": "State-gov", "education": "Bachelors",
-                "education_num": 13, "marital_status": "Never-married",
-                "occupation": "Adm-clerical", "relationship": "Not-in-family", "race": "White",
-                "sex": "Male", "capital_gain": 2174, "capital_loss": 0, "hours_per_week": 40,
-                "native_country": "United-States",
-            }  # fmt: skip
-            url = f"http://127.0.0.1:{port}/predict"
-            status, body = post(url, {"records": [record, record]})
-            assert status == 200, body
-            assert len(body["predictions"]) == 2
-            assert post(url, {"records": [{**record, "age": "forty"}]})[0] == 422
-            assert (
-                post(url, {"records": [{k: v for k, v in record.items() if k != "sex"}]})[0] == 422
-            )
-            assert post(url, {"records": []})[0] == 422
-            oversized, body = post(url, {"records": [record] * 1001})  # MAX_BATCH is 1000
-            assert oversized == 422 and "1000" in json.dumps(body), body
-        finally:
-            server.terminate()
-            output = server.communicate(timeout=30)[0].decode()
+    record = {
+        "age": 39, "workclass": "State-gov", "education": "Bachelors",
+        "education_num": 13, "marital_status": "Never-married",
+        "occupation": "Adm-clerical", "relationship": "Not-in-family", "race": "White",
+        "sex": "Male", "capital_gain": 2174, "capital_loss": 0, "hours_per_week": 40,
+        "native_country": "United-States",
+    }  # fmt: skip
+    with serving_entrypoint(project) as served:
+        url = f"{served.url}/predict"
+        status, body = post(url, {"records": [record, record]})
+        assert status == 200, body
+        assert len(body["predictions"]) == 2
+        answer = body["predictions"][0]
+        assert list(answer["probabilities"]) == ["<=50K", ">50K"], answer
+        assert answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
+        assert post(url, {"records": [{**record, "age": "forty"}]})[0] == 422
+        assert post(url, {"records": [{k: v for k, v in record.items() if k != "sex"}]})[0] == 422
+        assert post(url, {"records": []})[0] == 422
+        oversized, body = post(url, {"records": [record] * 1001})  # MAX_BATCH is 1000
+        assert oversized == 422 and "1000" in json.dumps(body), body
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
-    assert server.returncode in (0, -signal.SIGTERM), output
-    assert "Application shutdown complete" in output, "no graceful shutdown on SIGTERM"
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(
-                f"the server exited: {server.stdout.read().decode() if server.stdout else ''}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"no healthy answer from {url} within {seconds:.0f} s")
-
-
-def post(url: str, payload: object) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    assert served.returncode in (0, -signal.SIGTERM), served.output
+    assert "Application shutdown complete" in served.output, "no graceful shutdown on SIGTERM"
 
 
 def test_a_changed_parameter_reruns_training_and_diffs_against_the_last_commit(
@@ -253,14 +233,10 @@ def test_a_changed_parameter_reruns_training_and_diffs_against_the_last_commit(
     metrics_diff = json.loads(dvc_json(project, "metrics", "diff"))
     assert "roc_auc" in metrics_diff[str(METRICS)], metrics_diff
     plots = json.loads(dvc_json(project, "plots", "diff", "HEAD"))["data"]
-    for curve in ("ROC", "Precision-recall"):
-        (rendered,) = plots[curve]
-        assert set(rendered["revisions"]) == {"HEAD", "workspace"}, f"{curve}: {rendered}"
-    images = plots["reports/plots/confusion_matrix.png"]
-    assert {revision for image in images for revision in image["revisions"]} == {
-        "HEAD",
-        "workspace",
-    }
+    for name in FIGURES:
+        images = plots[f"reports/figures/{name}"]
+        revisions = {revision for image in images for revision in image["revisions"]}
+        assert revisions == {"HEAD", "workspace"}, f"{name}: {images}"
     assert len(mlflow_runs(project)) == 2
 
 
@@ -353,6 +329,7 @@ def test_bad_data_stops_the_pipeline_at_validate_with_a_summary(project: Path) -
     hours = header.index("hours_per_week")
     broken = [",".join(v for i, v in enumerate(line.split(",")) if i != hours) for line in lines]
     broken[4] = "250" + broken[4][broken[4].index(",") :]  # data row 3: age 250
+    broken[5] = broken[5][: broken[5].rindex(",")] + ",50K+"  # data row 4: a third label
     raw.write_text("\n".join(broken) + "\n")
     runs_before = len(mlflow_runs(project))
     model_before = (project / "models" / "run.json").read_text()
@@ -366,6 +343,7 @@ def test_bad_data_stops_the_pipeline_at_validate_with_a_summary(project: Path) -
     assert "Data validation: failed" in output
     assert "| hours_per_week | missing column |" in output
     assert "| age | less_than_or_equal_to(100) | 1 | 3: 250 |" in output
+    assert "| income | isin(['<=50K', '>50K']) | 1 | 4: '50K+' |" in output, "a third label"
     assert "Running stage 'train'" not in output
     summary = json.loads((project / "reports" / "validation" / "validation.json").read_text())
     assert summary["passed"] is False

@@ -35,8 +35,6 @@ COMMON_FILES = {
     "data/.gitignore",
     "data/batches.dvc",
     "data/raw/.gitignore",
-    "data/raw/adult.csv",
-    "data/raw/adult.csv.dvc",
     "deploy/k8s/base/deployment.yaml",
     "deploy/k8s/base/hpa.yaml",
     "deploy/k8s/base/kustomization.yaml",
@@ -55,7 +53,7 @@ COMMON_FILES = {
     "params.yaml",
     "pyproject.toml",
     "tests/conftest.py",
-    "tests/data/sample.csv",
+    "tests/data/sample.csv",  # the task's
     "tests/test_drift.py",
     "tests/test_evaluate.py",
     "tests/test_pipeline.py",
@@ -71,9 +69,11 @@ PACKAGE_MODULES = (
     "__init__.py",
     "__main__.py",
     "cli.py",
+    "contract.py",
     "data.py",
     "drift.py",
     "evaluate.py",
+    "plots.py",
     "promote.py",
     "proposal.py",
     "report.py",
@@ -81,6 +81,7 @@ PACKAGE_MODULES = (
     "schema.py",
     "serve.py",
     "settings.py",
+    "tasks.py",
     "tracking.py",
     "train.py",
     "validate.py",
@@ -88,16 +89,27 @@ PACKAGE_MODULES = (
 
 # Supported option sets: readable id -> answers over the defaults.
 OPTION_SETS: dict[str, dict[str, str]] = {
-    "defaults-mit-py311": {},
-    "apache-py312": {"license": "Apache-2.0", "python_version": "3.12"},
-    "bsd-py313-own-names": {
+    "defaults-binary-mit-py311": {},
+    "multiclass-apache-py312": {
+        "task": "multiclass",
+        "license": "Apache-2.0",
+        "python_version": "3.12",
+    },
+    "regression-bsd-py313-own-names": {
+        "task": "regression",
         "license": "BSD-3-Clause",
         "python_version": "3.13",
-        "project_name": "Churn Model",
-        "package_name": "churn",
-        "model_name": "churn-predictor",
+        "project_name": "Room Rates",
+        "package_name": "rates",
+        "model_name": "room-rate-predictor",
     },
     "proprietary": {"license": "Proprietary"},
+}
+# Each task's dataset, which the hook puts in data/raw/ and tracks with DVC.
+RAW_DATA = {
+    "binary": "data/raw/adult.csv",
+    "multiclass": "data/raw/rodents.csv",
+    "regression": "data/raw/hotel_rates.csv",
 }
 LICENSE_HEADERS = {
     "MIT": "MIT License",
@@ -114,8 +126,9 @@ ACTION_FILES = {
 }
 
 
-def expected_files(package: str, license_name: str) -> set[str]:
+def expected_files(package: str, license_name: str, task: str) -> set[str]:
     files = COMMON_FILES | ACTION_FILES | {f"src/{package}/{module}" for module in PACKAGE_MODULES}
+    files |= {RAW_DATA[task], f"{RAW_DATA[task]}.dvc"}
     return files | ({"LICENSE"} if license_name != "Proprietary" else set())
 
 
@@ -135,12 +148,14 @@ def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "license": answers.get("license", defaults["license"][0]),
         "python_version": answers.get("python_version", defaults["python_version"][0]),
         "model_name": answers.get("model_name", "income-classifier"),
+        "task": answers.get("task", defaults["task"][0]),
     }
 
 
 def test_generates_exactly_the_expected_files(baked: Any) -> None:
     project, answers = baked
-    assert files_in(project) == expected_files(answers["package_name"], answers["license"])
+    expected = expected_files(answers["package_name"], answers["license"], answers["task"])
+    assert files_in(project) == expected
 
 
 def test_leaves_no_template_syntax(baked: Any) -> None:
@@ -160,6 +175,9 @@ def test_answers_reach_the_files_that_use_them(baked: Any) -> None:
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["mlflow"]["model_name"] == answers["model_name"]
+    assert params["data"]["raw"] == RAW_DATA[answers["task"]]
+    schema = (project / "src" / answers["package_name"] / "schema.py").read_text()
+    assert f'TASK: Final = "{answers["task"]}"' in schema
     if answers["license"] == "Proprietary":
         assert "license" not in pyproject["project"]
     else:
@@ -169,12 +187,12 @@ def test_answers_reach_the_files_that_use_them(baked: Any) -> None:
 
 
 def test_is_a_committed_git_repository_on_main(baked: Any) -> None:
-    project, _ = baked
+    project, answers = baked
     assert git(project, "branch", "--show-current") == "main"
     assert git(project, "rev-list", "--count", "HEAD") == "1"
     assert git(project, "status", "--porcelain") == "", "generation left uncommitted changes"
     tracked = git(project, "ls-files").splitlines()
-    assert "data/raw/adult.csv" not in tracked, "the data is in git, not DVC"
+    assert RAW_DATA[answers["task"]] not in tracked, "the data is in git, not DVC"
 
 
 def test_action_scripts_are_committed_executable(baked: Any) -> None:
@@ -187,8 +205,8 @@ def test_action_scripts_are_committed_executable(baked: Any) -> None:
 
 
 def test_data_is_tracked_by_dvc_and_pushed_outside_the_working_tree(baked: Any) -> None:
-    project, _ = baked
-    pointer = yaml.safe_load((project / "data" / "raw" / "adult.csv.dvc").read_text())
+    project, answers = baked
+    pointer = yaml.safe_load((project / f"{RAW_DATA[answers['task']]}.dvc").read_text())
     md5 = pointer["outs"][0]["md5"]
     remote = project.parent / f"{project.name}-dvc-remote"
     assert (remote / "files" / "md5" / md5[:2] / md5[2:]).is_file(), "the data was not pushed"
@@ -308,8 +326,13 @@ def test_rejects_a_slug_that_names_a_dependency(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("python_version", "3.10"), ("python_version", "3.14"), ("license", "GPL-3.0")],
-    ids=["python-too-old", "python-unreleased", "license-unknown"],
+    [
+        ("python_version", "3.10"),
+        ("python_version", "3.14"),
+        ("license", "GPL-3.0"),
+        ("task", "ranking"),
+    ],
+    ids=["python-too-old", "python-unreleased", "license-unknown", "task-unknown"],
 )
 def test_rejects_an_unsupported_choice(variable: str, value: str, tmp_path: Path) -> None:
     # cookiecutter refuses a value outside a choice list before any hook runs
@@ -320,8 +343,8 @@ def test_rejects_an_unsupported_choice(variable: str, value: str, tmp_path: Path
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("python_version", "3.10"), ("license", "GPL-3.0")],
-    ids=["python-version", "license"],
+    [("python_version", "3.10"), ("license", "GPL-3.0"), ("task", "multilabel")],
+    ids=["python-version", "license", "task"],
 )
 def test_hook_rejects_an_unsupported_choice_on_its_own(variable: str, value: str) -> None:
     # the hook checks choices too, for answers that bypass the prompt (replay files, API use)
@@ -344,9 +367,24 @@ def load_rendered_hook() -> Any:
         "author_email": context["author_email"],
         "python_version": context["python_version"][0],
         "model_name": "income-classifier",
+        "task": context["task"][0],
         "license": context["license"][0],
     }
     source = jinja2.Template((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
     namespace: dict[str, Any] = {"__name__": "pre_gen_project"}
     exec(compile(source.render(cookiecutter=defaults), "pre_gen_project.py", "exec"), namespace)
     return types.SimpleNamespace(**namespace)
+
+
+def test_the_tasks_params_agree_outside_what_the_task_decides() -> None:
+    # each task's params.yaml is a whole file; outside the data's path, the estimator's
+    # hyperparameters and the evaluation, a change to one must reach the others
+    def shared(task: str) -> dict[str, Any]:
+        path = TEMPLATE / "{{cookiecutter.project_slug}}" / "tasks" / task / "params.yaml"
+        text = jinja2.Template(path.read_text()).render(cookiecutter={"model_name": "m"})
+        params = yaml.safe_load(text)
+        del params["data"]["raw"], params["train"]["model"], params["evaluate"]
+        return dict(params)
+
+    assert shared("multiclass") == shared("binary")
+    assert shared("regression") == shared("binary")

@@ -122,9 +122,9 @@ def run_workflow(
     return WorkflowRun(completed.returncode, log, artifacts, calls, records)
 
 
-def generated_repository(root: Path) -> Path:
+def generated_repository(root: Path, **answers: str) -> Path:
     """A generated repository with its environment installed, as its author has it."""
-    origin = bake(root)
+    origin = bake(root, **answers)
     run(origin, "uv", "sync", "--frozen")
     return origin
 
@@ -143,8 +143,8 @@ def train_and_push(
     run(origin, *with_env, "uv", "run", "--frozen", "dvc", "push", "--run-cache")
 
 
-def trained_repository(root: Path) -> Path:
-    origin = generated_repository(root)
+def trained_repository(root: Path, **answers: str) -> Path:
+    origin = generated_repository(root, **answers)
     train_and_push(origin)
     return origin
 
