@@ -20,8 +20,11 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 # Leftover template syntax; a bare "{{" would also flag GitHub's "${{ }}", which is wanted.
 UNRENDERED = r"{{(\s?cookiecutter)[.](.*?)}}"
 
-# The generated project has its own environment: don't leak this one's into it.
-PROJECT_ENV = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+# The generated project has its own environment: don't leak this one's into it. Nor a sandbox's
+# PYTHONDONTWRITEBYTECODE: a user's machine and GitHub's runners cache bytecode, and without it
+# every command of the project imports MLflow and scikit-learn from source again.
+LEAKED = ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+PROJECT_ENV = {key: value for key, value in os.environ.items() if key not in LEAKED}
 PROJECT_ENV |= {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
 # The tests commit in generated projects; CI machines may have no git identity.
 PROJECT_ENV |= {

@@ -110,7 +110,7 @@ def test_four_training_runs_at_once_are_all_logged(team: Team) -> None:
     for run_id in run_ids:
         assert logged[run_id]["info"]["status"] == "FINISHED"
         metrics = {metric["key"] for metric in logged[run_id]["data"]["metrics"]}
-        assert "train_roc_auc" in metrics
+        assert "fit_seconds" in metrics, "the training run logged no metric"
     # and each model is in the bucket (through the server's proxy), and came back to its client
     models = [key for key in s3_keys(team.s3_url, BUCKET) if key.endswith("/MLmodel")]
     assert len(models) >= CLIENTS, f"{len(models)} models in the bucket for {CLIENTS} runs"

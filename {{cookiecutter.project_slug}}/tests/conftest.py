@@ -74,12 +74,18 @@ def run_cli(tmp_path: Path) -> Iterator[RunCli]:
         yield run
 
 
+def registered_name(tmp_path: Path) -> str:
+    """The model `registry` registers for the test that owns `tmp_path`: the store is shared
+    by the session, so a test finds its own model by name, never by its place in a listing."""
+    return f"model-{tmp_path.name}"
+
+
 @pytest.fixture
 def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list[int]]]:
     """Versions 1 (the trained model), 2 (worse on the gate metric) and 3 (better)."""
     ref = RunRef.read(trained / "models" / "run.json")
     client = MlflowClient(tracking_uri=ref.tracking_uri)
-    name = f"model-{tmp_path.name}"
+    name = registered_name(tmp_path)
     baseline = client.get_run(ref.run_id).data.metrics[f"test_{GATE}"]
     versions = [register(client, name, ref.run_id, {}).version]
     for shift in (-0.1 * BETTER, +0.01 * BETTER):

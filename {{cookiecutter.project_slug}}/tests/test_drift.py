@@ -50,8 +50,13 @@ def shifted(sample: pd.DataFrame, shift: tuple[str, float]) -> pd.DataFrame:
     return make_batch(sample, len(sample), dict([shift]), seed=1)
 
 
-def _nullable_or_any() -> str:
-    return next((name for name in FEATURES if name in contract.nullable_columns()), FEATURES[0])
+def _emptied(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """A feature with no value at all: a broken feed. The contract allows nulls row by row in a
+    nullable column, so the check names the empty column; elsewhere the nulls break it."""
+    nullable = [name for name in FEATURES if name in contract.nullable_columns()]
+    name = (nullable or FEATURES)[0]
+    message = f"every value is missing in {name}" if nullable else "breaks the data contract"
+    return frame.assign(**{name: None}), message
 
 
 def test_a_shifted_column_is_detected(
@@ -97,10 +102,7 @@ def _wrong_type(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 Breakage = Callable[[pd.DataFrame], tuple[pd.DataFrame, str]]
 BAD_INPUT: dict[str, Breakage] = {
     "missing-column": lambda frame: (frame.drop(columns=[FEATURES[-1]]), FEATURES[-1]),
-    "all-null-column": lambda frame: (
-        frame.assign(**{_nullable_or_any(): None}),
-        f"every value is missing in {_nullable_or_any()}",
-    ),
+    "all-null-column": _emptied,
     "empty": lambda frame: (frame.iloc[0:0], "breaks the data contract"),
     "wrong-type": _wrong_type,
 }
@@ -126,9 +128,10 @@ def test_sampling_bounds_the_rows_checked(sample: pd.DataFrame, reference: pd.Da
 WHOLE_BATCH: dict[str, Breakage] = {
     "missing-column": lambda frame: (frame.drop(columns=[FEATURES[-1]]), f"missing {FEATURES[-1]}"),
     "extra-column": lambda frame: (frame.assign(colour="blue"), "unexpected colour"),
+    # with sampling, every column's emptiness is checked on the whole batch, nullable or not
     "all-null-column": lambda frame: (
-        frame.assign(**{_nullable_or_any(): None}),
-        f"every value is missing in {_nullable_or_any()}",
+        frame.assign(**{FEATURES[0]: None}),
+        f"every value is missing in {FEATURES[0]}",
     ),
 }
 

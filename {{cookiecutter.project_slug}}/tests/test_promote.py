@@ -6,7 +6,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import DIGEST, ROOT, SAMPLE
+from conftest import DIGEST, ROOT, SAMPLE, registered_name
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.promote import (
     read_environment,
     reconcile,
     register,
+    tag_image,
 )
 from {{ cookiecutter.package_name }}.settings import load_params
 from {{ cookiecutter.package_name }}.tracking import RunRef
@@ -61,7 +62,7 @@ def promote_to(
     check_only: bool = False,
     **extra: object,
 ) -> str:
-    name = client.search_registered_models()[-1].name
+    name = registered_name(tmp_path)
     spec = {"model": {"name": name, "version": version}, "image": {"digest": DIGEST}, **extra}
     path = tmp_path / "production.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -69,8 +70,8 @@ def promote_to(
     return reconcile(client, environment, "production", GATE, TOLERANCE, commit, check_only)
 
 
-def alias_of(client: MlflowClient) -> int:
-    name = client.search_registered_models()[-1].name
+def alias_of(client: MlflowClient, tmp_path: Path) -> int:
+    name = registered_name(tmp_path)
     return int(client.get_model_version_by_alias(name, "production").version)
 
 
@@ -82,11 +83,11 @@ def test_promote_is_idempotent_and_a_revert_rolls_back(
     assert "for the first time" in promote_to(client, tmp_path, first)
     assert "nothing to change" in promote_to(client, tmp_path, first)
     assert "from version" in promote_to(client, tmp_path, better)
-    assert alias_of(client) == better
+    assert alias_of(client, tmp_path) == better
     # reverting the file's change puts back a version production ran before: no gate
     assert "rolled back" in promote_to(client, tmp_path, first, commit="revert")
-    assert alias_of(client) == first
-    name = client.search_registered_models()[-1].name
+    assert alias_of(client, tmp_path) == first
+    name = registered_name(tmp_path)
     tags = client.get_model_version(name, str(first)).tags
     deployed = tags[RAN_IN_TAG.format(alias="production")]
     assert deployed == "revert", "the registry does not record which commit deployed the version"
@@ -97,7 +98,7 @@ def test_a_check_decides_as_the_merge_would_and_changes_nothing(
 ) -> None:
     client, (first, worse, better) = registry
     promote_to(client, tmp_path, first)
-    name = client.search_registered_models()[-1].name
+    name = registered_name(tmp_path)
     tags = client.get_model_version(name, str(better)).tags
 
     # a better candidate passes the check, a worse one without a reason is refused by it
@@ -106,7 +107,7 @@ def test_a_check_decides_as_the_merge_would_and_changes_nothing(
         promote_to(client, tmp_path, worse, check_only=True)
 
     # and neither moved production or tagged a version
-    assert alias_of(client) == first
+    assert alias_of(client, tmp_path) == first
     assert client.get_model_version(name, str(better)).tags == tags
 
 
@@ -118,7 +119,7 @@ def test_reverting_the_first_promotion_leaves_production_empty(
 
     assert "no longer runs" in promote_to(client, tmp_path, None)
     with pytest.raises(MlflowException):
-        alias_of(client)
+        alias_of(client, tmp_path)
     assert "nothing to change" in promote_to(client, tmp_path, None)
 
 
@@ -157,10 +158,10 @@ def test_a_worse_candidate_needs_a_reason(
 
     with pytest.raises(PromotionRefusedError, match="override_reason"):
         promote_to(client, tmp_path, worse)
-    assert alias_of(client) == first, "a refused promotion moved production"
+    assert alias_of(client, tmp_path) == first, "a refused promotion moved production"
 
     promote_to(client, tmp_path, worse, override_reason="recalibrated for the new census")
-    assert alias_of(client) == worse
+    assert alias_of(client, tmp_path) == worse
 
 
 @pytest.mark.parametrize(
@@ -180,7 +181,7 @@ def test_a_version_or_digest_that_does_not_exist_is_refused(
 
     with pytest.raises(PromotionRefusedError, match=message):
         promote_to(client, tmp_path, version, image={"digest": digest})
-    assert alias_of(client) == first
+    assert alias_of(client, tmp_path) == first
 
 
 def test_environment_files_of_this_repository_parse() -> None:
@@ -207,3 +208,27 @@ def test_an_environment_file_that_is_not_one_is_refused(
 
     with pytest.raises(ValueError, match=next(iter(change))):
         read_environment(path)
+
+
+def test_a_candidate_for_another_target_is_not_judged_against_production(
+    registry: tuple[MlflowClient, list[int]], trained: Path, tmp_path: Path
+) -> None:
+    # given production on the trained model, and a better-scoring version of another target
+    client, (first, _, _) = registry
+    name = registered_name(tmp_path)
+    promote_to(client, tmp_path, first)
+    ref = RunRef.read(trained / "models" / "run.json")
+    production = client.get_run(ref.run_id).data
+    run = client.create_run(ref.experiment_id, tags={**production.tags, "target": "other"})
+    client.log_metric(run.info.run_id, f"test_{GATE}", production.metrics[f"test_{GATE}"])
+    client.set_terminated(run.info.run_id)
+    created = client.create_model_version(name, f"runs:/{ref.run_id}/model", run.info.run_id)
+    other = int(created.version)
+    tag_image(client, name, other, DIGEST)
+
+    # then promoting it is refused as not comparable, until a reason is given
+    with pytest.raises(PromotionRefusedError, match="not comparable: the target changed"):
+        promote_to(client, tmp_path, other)
+    assert alias_of(client, tmp_path) == first
+    reason = "we now predict the other column"
+    assert "overridden" in promote_to(client, tmp_path, other, override_reason=reason)

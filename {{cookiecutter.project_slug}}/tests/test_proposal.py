@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BETTER, DIGEST, GATE, IMAGE, ROOT
+from conftest import BETTER, DIGEST, GATE, IMAGE, ROOT, registered_name
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.promote import read_environment, reconcile
@@ -90,10 +90,10 @@ def test_a_malformed_image_leaves_the_file_alone(
 
 
 def test_the_first_proposal_shows_the_candidate(
-    registry: tuple[MlflowClient, list[int]],
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
 ) -> None:
     client, (first, _, _) = registry
-    name = client.search_registered_models()[-1].name
+    name = registered_name(tmp_path)
 
     proposal = propose(client, name, first, "production", GATE, TOLERANCE, "production.yaml")
 
@@ -114,7 +114,7 @@ def test_a_candidate_is_compared_with_production(
     registry: tuple[MlflowClient, list[int]], tmp_path: Path
 ) -> None:
     client, (first, worse, better) = registry
-    name = client.search_registered_models()[-1].name
+    name = registered_name(tmp_path)
     _promote(client, tmp_path, name, first)
     production = client.get_run(client.get_model_version(name, str(first)).run_id or "")
     baseline = production.data.metrics[f"test_{GATE}"]

@@ -87,10 +87,23 @@ def gate(
     current: float | None,
     tolerance: float,
     override_reason: str | None,
+    not_comparable: str | None = None,
 ) -> GateDecision:
-    """A candidate may not be worse than what runs now by more than `tolerance` on `metric`."""
+    """A candidate may not be worse than what runs now by more than `tolerance` on `metric`.
+
+    `not_comparable` says why the two numbers measure different things (another target or
+    task): then there is no verdict, and only a reason lets the candidate through.
+    """
     if current is None:
         return GateDecision(True, f"nothing runs yet; candidate {metric} {candidate:.4f}")
+    if not_comparable:
+        summary = (
+            f"not comparable: {not_comparable}, so {metric} {candidate:.4f} cannot be judged "
+            f"against the current {current:.4f}"
+        )
+        if override_reason and override_reason.strip():
+            return GateDecision(True, f"{summary}; overridden: {override_reason}")
+        return GateDecision(False, summary)
     worse_by = -gain(metric, before=current, after=candidate)
     summary = f"{metric}: candidate {candidate:.4f}, current {current:.4f}"
     if worse_by <= tolerance:
@@ -219,6 +232,9 @@ def reconcile(
         current=None if now is None else _test_metric(client, name, now, gate_metric),
         tolerance=tolerance,
         override_reason=environment.override_reason,
+        not_comparable=None
+        if now is None
+        else not_comparable(predicts(client, name, wanted), predicts(client, name, now)),
     )
     if not decision.allowed:
         raise PromotionRefusedError(
@@ -230,6 +246,23 @@ def reconcile(
         client.set_model_version_tag(name, str(wanted), ran_here, commit)
     moved = f"from version {now}" if now is not None else "for the first time"
     return f"{alias} now runs {name} version {wanted} ({moved}); {decision.message}"
+
+
+def predicts(client: MlflowClient, name: str, version: int) -> dict[str, str]:
+    """The task and target a version was trained for (its run's tags; empty before they
+    were recorded)."""
+    run_id = client.get_model_version(name, str(version)).run_id
+    tags = client.get_run(run_id).data.tags if run_id else {}
+    return {key: tags[key] for key in ("task", "target") if key in tags}
+
+
+def not_comparable(candidate: dict[str, str], current: dict[str, str] | None) -> str | None:
+    """Why two versions' metrics cannot be set against each other, if they cannot."""
+    for key, what in (("target", "the target"), ("task", "the task")):
+        before, after = (current or {}).get(key), candidate.get(key)
+        if before and after and before != after:
+            return f"{what} changed ({before} → {after})"
+    return None
 
 
 def _test_metric(client: MlflowClient, name: str, version: int, metric: str) -> float:

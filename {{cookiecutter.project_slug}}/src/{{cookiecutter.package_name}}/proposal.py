@@ -19,6 +19,8 @@ from {{ cookiecutter.package_name }}.promote import (
     ImageRef,
     current_version,
     gate,
+    not_comparable,
+    predicts,
 )
 from {{ cookiecutter.package_name }}.report import metrics_table, params_table
 from {{ cookiecutter.package_name }}.tracking import run_url
@@ -109,6 +111,9 @@ def propose(
         current=current.metrics.get(gate_metric) if current else None,
         tolerance=tolerance,
         override_reason=None,
+        not_comparable=None
+        if now is None
+        else not_comparable(predicts(client, name, candidate_version), predicts(client, name, now)),
     )
     title = f"Promote {name} version {candidate_version} to {alias}"
     body = render(name, alias, candidate, current, decision, gate_metric, environment_file)
