@@ -22,7 +22,6 @@ from standins.github_api import GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
     WorkflowRun,
-    checkout,
     generated_repository,
     pull_request_event,
     run_workflow,
@@ -34,6 +33,7 @@ pytestmark = pytest.mark.slow
 MODEL = "income-classifier"
 BRANCH = f"retrain/{MODEL}"
 BATCHES = "data/batches"
+CHECK, RETRAIN = "Check the newest batch for drift", "Open or update the retraining pull request"
 DRIFTING = ("age=15", "hours_per_week=12", "education_num=3")  # 3 of 13 columns: past 20%
 
 
@@ -42,7 +42,6 @@ class GitHub:
     origin: Path  # the repository on "GitHub", `main` checked out
     dvc_remote: Path
     production: Path  # where production writes the batch drift.yml reads
-    api_url: str
     api: GitHubState
     scratch: Path
     runs: int = 0
@@ -58,9 +57,9 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
     params.write_text(
         params.read_text().replace("batch: data/production/*.csv", f"batch: {production}/*.csv")
     )
-    with github_api(repository=origin) as (api_url, state):
+    with github_api(repository=origin) as (_, state):
         train_and_push(origin)
-        yield GitHub(origin, root / f"{origin.name}-dvc-remote", production, api_url, state, root)
+        yield GitHub(origin, root / f"{origin.name}-dvc-remote", production, state, root)
 
 
 def write_batch(github: GitHub, *shifts: str, seed: int, drop: str | None = None) -> Path:
@@ -82,16 +81,15 @@ def write_batch(github: GitHub, *shifts: str, seed: int, drop: str | None = None
 
 
 def run_drift(github: GitHub) -> WorkflowRun:
-    """Check main out afresh, as CI does, and run drift.yml for its schedule."""
+    """Run drift.yml for its schedule, on main."""
     github.runs += 1
-    clone = checkout(github.origin, "main", github.scratch / f"ci-{github.runs}")
     event = {"schedule": "17 6 * * *", "repository": {"full_name": REPOSITORY}}
     return run_workflow(
-        clone,
+        github.origin,
         "drift.yml",
         event,
         github.scratch / f"act-{github.runs}",
-        api_url=github.api_url,
+        api=github.api,
         event_name="schedule",
         variables={"DVC_REMOTE_URL": str(github.dvc_remote), "RELEASE_APP_ID": "123456"},
         secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
@@ -147,6 +145,7 @@ def test_an_unshifted_batch_opens_no_pull_request(github: GitHub) -> None:
     assert result.succeeded, failure_context(result)
     summary = (result.artifacts / "drift-report" / "drift.md").read_text()
     assert summary.startswith("## Data drift: **No drift**")
+    assert result.summary(CHECK) == summary.rstrip(), "the run page shows another summary"
     assert "drift-report` artifact](" in summary, "the summary should link the plot, not embed it"
     assert (result.artifacts / "drift-report" / "drift.html").stat().st_size > 100_000
     assert "No drift" in result.log
@@ -172,6 +171,9 @@ def test_a_shifted_batch_opens_one_retraining_pull_request_with_its_snapshot(
     assert "| age | wasserstein |" in pull["body"] and "drifted ⚠️" in pull["body"]
     [token] = result.recorded("app-token")
     assert token == {"app_id": "123456", "contents": "write", "pull_requests": "write"}
+    assert pull["opened_by"] == "app" and pull["triggers_workflows"], "its checks would not run"
+    used = {call.token for call in github.api.calls if call.path.startswith("/repos/")}
+    assert used == {"app"}, "the repository was used with another token than the App's"
     # and its branch is one commit on main that adds exactly that batch, snapshotted by DVC
     assert git(github, "rev-parse", f"{BRANCH}~1") == main
     assert git(github, "diff", "--name-only", "main", BRANCH).split() == ["data/batches.dvc"]
@@ -181,6 +183,10 @@ def test_a_shifted_batch_opens_one_retraining_pull_request_with_its_snapshot(
     pointer = yaml.safe_load(git(github, "show", f"{BRANCH}:data/batches.dvc"))
     assert pointer["outs"][0]["nfiles"] == 1
     assert not snapshots_on(github, "main"), "main's training data changed without review"
+    # and both jobs say on the run's page what they found and did
+    assert result.summary(CHECK).startswith("## Data drift: **Drift detected**")
+    assert f"Snapshotted 2,000 rows of {github.production}" in result.summary(RETRAIN)
+    assert f"as {BATCHES}/{name}" in result.summary(RETRAIN)
 
 
 def test_the_next_shifted_batch_updates_the_same_pull_request(github: GitHub) -> None:
@@ -203,6 +209,7 @@ def test_the_next_shifted_batch_updates_the_same_pull_request(github: GitHub) ->
     [new] = set(snapshots) - first
     assert snapshots[new] == batch.read_text()
     assert f"`{BATCHES}/{new}`" in after["body"] and "already proposed" in after["body"]
+    assert f"Carried over from origin/{BRANCH}: {min(first)}" in result.summary(RETRAIN)
 
 
 def test_a_batch_missing_a_column_fails_and_pushes_nothing(github: GitHub) -> None:
@@ -219,6 +226,8 @@ def test_a_batch_missing_a_column_fails_and_pushes_nothing(github: GitHub) -> No
     assert "Bad batch, not checked for drift" in result.log and "missing column" in result.log
     summary = (result.artifacts / "drift-report" / "drift.md").read_text()
     assert summary.startswith("## Data drift: bad batch, not checked")
+    assert result.summary(CHECK) == summary.rstrip()
+    assert result.summary(RETRAIN) == "", "the retraining job ran on a bad batch"
     assert "| age | missing column |" in summary
     assert "Drift detected" not in result.log and "No drift" not in result.log
     assert git(github, "rev-parse", BRANCH) == tip and retraining_pulls(github) == pulls
@@ -229,18 +238,17 @@ def test_the_retraining_branch_retrains_and_reports_against_main(github: GitHub)
     # given the retraining pull request as drift.yml left it
     [pull] = retraining_pulls(github)
     batches = snapshots_on(github, BRANCH)
-    clone = checkout(github.origin, BRANCH, github.scratch / "ci-retrain")
-    head = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    head = git(github, "rev-parse", BRANCH)
     base = git(github, "rev-parse", "main")
     event = pull_request_event(pull["number"], BRANCH, head, base)
 
     # when pr.yml's model job runs on it
     result = run_workflow(
-        clone,
+        github.origin,
         "pr.yml",
         event,
         github.scratch / "act-retrain",
-        api_url=github.api_url,
+        api=github.api,
         job="model",
         variables={"DVC_REMOTE_URL": str(github.dvc_remote)},
     )

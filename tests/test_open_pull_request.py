@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ENV, TEMPLATE, run
-from standins.github_api import GitHubState, github_api
+from standins.github_api import APP_PERMISSIONS, GITHUB_TOKEN, GitHubState, github_api
 
 SCRIPT = TEMPLATE / "actions" / "open-pull-request" / "open_pull_request.py"
 REPOSITORY = "acme/income-classifier"
@@ -57,6 +57,7 @@ def github(tmp_path: Path) -> Iterator[GitHub]:
     run(origin, "git", "commit", "--quiet", "--message", "Initial commit")
     run(tmp_path, "git", "clone", "--quiet", str(origin), "workspace")
     with github_api(origin) as (url, state):
+        state.issue_token("app", APP_PERMISSIONS, TOKEN)
         yield GitHub(origin, tmp_path / "workspace", url, state, tmp_path)
 
 
@@ -149,6 +150,34 @@ def test_the_first_run_opens_a_pull_request_of_one_commit_on_the_base(github: Gi
     message = github.git("log", "-1", "--format=%s", BRANCH)
     assert message == "Promote income-classifier v7 to production", "the title is the default"
     assert github.git("rev-parse", "main") == base, "main moved"
+    assert pull["triggers_workflows"], "opened with a token whose pull requests run no checks"
+
+
+def test_a_job_token_without_write_permissions_is_refused_and_the_log_says_which(
+    github: GitHub,
+) -> None:
+    # given the job's own GITHUB_TOKEN of a job that may only read, as drift.yml's jobs
+    job_token = github.api.issue_token(GITHUB_TOKEN, {"contents": "read"})
+    write(github, ENVIRONMENT, "model: income-classifier\nversion: 7\n")
+
+    outcome = open_pull_request(github, token=job_token)
+
+    assert outcome.status == 1
+    assert "answered 403: Resource not accessible by integration" in outcome.log
+    assert "needs a GitHub App token with Contents: write and Pull requests: write" in outcome.log
+    assert github.api.pulls == {}
+    assert run(github.origin, "git", "branch", "--list", BRANCH).stdout == ""
+
+
+def test_a_pull_request_opened_with_the_job_token_would_run_no_checks(github: GitHub) -> None:
+    # given a job token that may write, which GitHub still keeps from triggering workflows
+    job_token = github.api.issue_token(GITHUB_TOKEN, APP_PERMISSIONS)
+    write(github, ENVIRONMENT, "model: income-classifier\nversion: 7\n")
+
+    outcome = open_pull_request(github, token=job_token)
+
+    assert outcome.status == 0, outcome.log
+    assert github.api.pulls[1]["triggers_workflows"] is False
 
 
 def test_a_second_run_updates_the_same_pull_request_without_stacking(github: GitHub) -> None:

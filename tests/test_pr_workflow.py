@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 from conftest import run
-from standins.github_api import GitHubState, github_api
+from standins.github_api import GITHUB_TOKEN, GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
     WorkflowRun,
-    checkout,
     pull_request_event,
     run_workflow,
     trained_repository,
@@ -35,7 +34,6 @@ PUSHING = "Pushing the outputs and run cache to the DVC remote"  # run-pipeline 
 class GitHub:
     origin: Path  # the repository on "GitHub": main trained, committed, pushed
     dvc_remote: Path
-    api_url: str
     api: GitHubState
     scratch: Path
 
@@ -55,8 +53,8 @@ class PullRequest:
 def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
     root = tmp_path_factory.mktemp("github")
     origin = trained_repository(root)
-    with github_api() as (url, state):
-        yield GitHub(origin, root / f"{origin.name}-dvc-remote", url, state, root)
+    with github_api() as (_, state):
+        yield GitHub(origin, root / f"{origin.name}-dvc-remote", state, root)
 
 
 def open_pull_request(github: GitHub, number: int, change: Callable[[Path], None]) -> PullRequest:
@@ -90,18 +88,17 @@ def run_pr_workflow(
     runner: str = "ubuntu-latest",
     **variables: str,
 ) -> WorkflowRun:
-    """Check the pushed branch out afresh, as CI does, and run pr.yml (its model job, unless
-    `job` is None: then every job)."""
-    attempt = len(list(github.scratch.glob(f"ci-{pr.number}-*")))
-    clone = checkout(github.origin, pr.branch, github.scratch / f"ci-{pr.number}-{attempt}")
-    head = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    """Run pr.yml for the pushed branch, as GitHub does (its model job, unless `job` is None:
+    then every job)."""
+    attempt = len(list(github.scratch.glob(f"act-{pr.number}-*")))
+    head = run(github.origin, "git", "rev-parse", pr.branch).stdout.strip()
     event = pull_request_event(pr.number, pr.branch, head, pr.base, fork=fork)
     return run_workflow(
-        clone,
+        github.origin,
         "pr.yml",
         event,
         github.scratch / f"act-{pr.number}-{attempt}",
-        api_url=github.api_url,
+        api=github.api,
         job=job,
         variables={"DVC_REMOTE_URL": str(github.dvc_remote)} | variables,
         runner=runner,
@@ -167,7 +164,9 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     assert PUSHING in result.log, "the new model and run cache were not pushed"
     [logged] = logged_runs(github)
     head = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
-    assert logged["tags"]["git_commit"] == head, "the run does not record the PR's commit"
+    parents = run(github.origin, "git", "rev-parse", f"{result.sha}^1", f"{result.sha}^2")
+    assert parents.stdout.split() == [pr.base, head], "not GitHub's merge of the PR into main"
+    assert logged["tags"]["git_commit"] == result.sha, "the run does not record what it trained"
     [call] = result.cml_calls
     assert call["argv"][:3] == ["comment", "update", "--target=pr"]
     assert "--publish=true" in call["argv"]
@@ -188,8 +187,12 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     assert set(call["images"]) == {"roc.png", "precision_recall.png", "confusion.png"}
     assert all(call["images"].values()), f"an image the comment shows is missing: {call}"
     assert logged["id"] in comment, "the comment does not name the MLflow run"
-    assert head in comment, "the comment does not name the commit"
+    assert comment.startswith(f"## Model report for `{head[:12]}`"), "not the PR's commit"
+    assert f"- Commit: `{head}`" in comment
+    assert f"- Tested as `{result.sha}`: this commit merged into the base" in comment
     assert github.api.comments[pr.number][0]["body"].startswith(comment)
+    posted = {call.token for call in github.api.calls if call.path.endswith("/comments")}
+    assert posted == {GITHUB_TOKEN}, "the comment was not posted with the job's own token"
 
 
 def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) -> None:
@@ -279,26 +282,53 @@ def test_data_that_breaks_the_schema_fails_and_the_comment_lists_the_rows(
 
 
 def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub) -> None:
-    # given a pull request from a fork, whose token cannot write to this repository
+    # given a pull request from a fork, whose token cannot write to this repository and which
+    # GitHub gives no repository variables or secrets
     pr = open_pull_request(github, 4, readme_change("A note from a fork."))
 
     # when the whole workflow runs: lint and test, the model job, the required check, in a
-    # repository whose jobs may assume an AWS role
+    # repository whose variables name the DVC remote and an AWS role
     role = "arn:aws:iam::123456789012:role/income-classifier-ci"
     result = run_pr_workflow(github, pr, fork=True, job=None, AWS_ROLE_TO_ASSUME=role)
 
-    # then every job passes; the report is written for the summary and artifact, but nothing
+    # then every job passes without the remote; the report is in the job summary, and nothing
     # is posted or pushed
     assert result.succeeded, failure_context(result)
     jobs = ("Lint and test", "Validate, train and report", "Promotion gate", "Pull request ready")
     for job in jobs:
         passed = rf"\[Pull request/{re.escape(job)} *\] 🏁  Job succeeded"  # names padded
         assert re.search(passed, result.log), f"{job} did not pass"
+    assert "No DVC remote in this run (a fork's pull request" in result.log
+    summary = result.summary("Validate, train and report")
+    assert summary.startswith("## Model report for"), summary
+    assert "Training did not run: nothing that feeds the model changed" in summary
+    assert summary == (result.artifacts / "model-report" / "report.md").read_text().rstrip()
     assert result.cml_calls == [], "a fork's run tried to comment"
     assert pr.number not in github.api.comments
-    assert "Training did not run" in (result.artifacts / "model-report" / "report.md").read_text()
     assert PUSHING not in result.log, "a fork's run pushed to the DVC remote"
     assert result.recorded("aws-credentials") == [], "a fork's run asked for the AWS role"
+
+
+def test_a_fork_that_must_train_fails_saying_how_to_train_it(github: GitHub) -> None:
+    # given a pull request from a fork that changes a hyperparameter
+    def tune(clone: Path) -> None:
+        params = clone / "params.yaml"
+        params.write_text(params.read_text().replace("max_iter: 200", "max_iter: 150"))
+
+    pr = open_pull_request(github, 6, tune)
+
+    # when the model job runs
+    result = run_pr_workflow(github, pr, fork=True)
+
+    # then it fails, saying why and what a maintainer can do, and the summary says it failed
+    assert not result.succeeded
+    assert "needs the data in the DVC remote, which a fork's pull request cannot reach" in (
+        result.log
+    )
+    assert "a maintainer can push the branch to this repository to train it" in result.log
+    summary = result.summary("Validate, train and report")
+    assert "The pipeline failed before a model was ready" in summary, summary
+    assert result.cml_calls == []
 
 
 def test_without_a_dvc_remote_variable_the_job_says_which_to_set(github: GitHub) -> None:

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
     root = tmp_path_factory.mktemp("github-regression")
     origin = trained_repository(root, task="regression")
-    with github_api() as (url, state):
-        yield GitHub(origin, root / f"{origin.name}-dvc-remote", url, state, root)
+    with github_api() as (_, state):
+        yield GitHub(origin, root / f"{origin.name}-dvc-remote", state, root)
 
 
 def test_a_hyperparameter_change_trains_and_the_comment_compares_the_regression(

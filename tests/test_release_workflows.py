@@ -24,8 +24,8 @@ from servers import mlflow_server, postgres, s3_client, s3_env, s3_keys, s3_serv
 from standins.github_api import GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
+    Environment,
     WorkflowRun,
-    checkout,
     generated_repository,
     pull_request_event,
     run_workflow,
@@ -37,9 +37,14 @@ pytestmark = pytest.mark.slow
 MODEL = "income-classifier"
 PROMOTION_BRANCH = "promote/production"
 STAGING_BRANCH = "deploy/staging"
+# The jobs whose summaries the cases read, by the names the run's page shows.
+STAGING, PROPOSAL = "Deploy to staging", "Propose the promotion to production"
+PROMOTE = "Promote what production.yaml names"
 RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
 DVC_BUCKET = "dvc"
 ROLE = "arn:aws:iam::123456789012:role/income-classifier-ci"  # AWS_ROLE_TO_ASSUME
+# The production environment as the generated README sets it up: deployments from main only.
+ENVIRONMENTS = {"production": Environment(branches=("main",))}
 
 
 @dataclass
@@ -47,10 +52,10 @@ class GitHub:
     origin: Path  # the repository on "GitHub", `main` checked out
     dvc_remote: str  # the DVC_REMOTE_URL variable, in the bucket below
     tracking_uri: str  # the MLflow server the repository variable names
-    api_url: str
     api: GitHubState
     scratch: Path
     s3_url: str  # the S3-compatible server: the DVC remote's and the tracking server's buckets
+    push: dict[str, Any]  # the last push to main a workflow ran for (`after`: its commit)
     runs: int = 0  # workflow runs so far, to name their scratch folders
 
 
@@ -70,14 +75,15 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHub]:
             origin, database, "s3://mlflow/artifacts", root,
             env=s3_env(s3_url),
         ) as tracking,
-        github_api(repository=origin) as (api_url, state),
+        github_api(repository=origin) as (_, state),
     ):  # fmt: skip
         s3_client(s3_url).create_bucket(Bucket=DVC_BUCKET)
         dvc_remote = f"s3://{DVC_BUCKET}/{origin.name}"
         run(origin, "uv", "run", "--frozen", "dvc", "remote", "add", "--local", "--default",
             "s3", dvc_remote)  # fmt: skip
         train_and_push(origin, tracking_uri=tracking.url, env=s3_env(s3_url))
-        yield GitHub(origin, dvc_remote, tracking.url, api_url, state, root, s3_url)
+        pushed = {"after": head(origin, "main")}  # main as GitHub has it before the first merge
+        yield GitHub(origin, dvc_remote, tracking.url, state, root, s3_url, pushed)
 
 
 def set_max_iter(clone: Path, rounds: int) -> None:
@@ -111,23 +117,33 @@ def head(repository: Path, revision: str = "HEAD") -> str:
     return run(repository, "git", "rev-parse", revision).stdout.strip()
 
 
-def run_on_main(github: GitHub, workflow: str, *, unset: str | None = None) -> WorkflowRun:
-    """Check main out afresh, as CI does, and run `workflow` for the push that moved it (with
-    the repository variable `unset` missing)."""
+def run_on_main(
+    github: GitHub,
+    workflow: str,
+    *,
+    unset: str | None = None,
+    again: bool = False,
+    dispatch: bool = False,
+) -> WorkflowRun:
+    """Run `workflow` for the push that moved main since the last push run (`again`: that same
+    push once more; `dispatch`: a workflow_dispatch on main), with the repository variable
+    `unset` missing. The push must start `workflow` and no other, as on GitHub."""
     github.runs += 1
-    clone = checkout(github.origin, "main", github.scratch / f"ci-{github.runs}")
-    event = {
-        "ref": "refs/heads/main",
-        "after": head(clone),
-        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
-    }
-    return run_workflow(
-        clone,
+    if not again:
+        github.push = {
+            "ref": "refs/heads/main",
+            "before": github.push["after"],
+            "after": head(github.origin, "main"),
+            "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+        }
+    dispatched = {"ref": "refs/heads/main", "repository": {"full_name": REPOSITORY}}
+    result = run_workflow(
+        github.origin,
         workflow,
-        event,
+        dispatched if dispatch else github.push,
         github.scratch / f"act-{github.runs}",
-        api_url=github.api_url,
-        event_name="push",
+        api=github.api,
+        event_name="workflow_dispatch" if dispatch else "push",
         variables={
             name: value
             for name, value in {
@@ -140,20 +156,24 @@ def run_on_main(github: GitHub, workflow: str, *, unset: str | None = None) -> W
             if name != unset
         },
         secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
+        environments=ENVIRONMENTS,
     )
+    assert dispatch or result.started == [workflow], f"this push also starts {result.started}"
+    return result
 
 
 def run_promotion_gate(github: GitHub, branch: str) -> WorkflowRun:
-    """pr.yml's promotion gate on the pull request of `branch` into main, checked out afresh."""
+    """pr.yml's promotion gate on the pull request of `branch` into main."""
     github.runs += 1
-    clone = checkout(github.origin, branch, github.scratch / f"ci-{github.runs}")
-    event = pull_request_event(github.runs, branch, head(clone), head(github.origin, "main"))
+    event = pull_request_event(
+        github.runs, branch, head(github.origin, branch), head(github.origin, "main")
+    )
     return run_workflow(
-        clone,
+        github.origin,
         "pr.yml",
         event,
         github.scratch / f"act-{github.runs}",
-        api_url=github.api_url,
+        api=github.api,
         job="promotion-gate",
         variables={"MLFLOW_TRACKING_URI": github.tracking_uri},
     )
@@ -274,13 +294,19 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     # and staging, through its branch, runs version 1: a token that can write contents only
     assert {"app_id": "123456", "contents": "write", "pull_requests": ""} in tokens
     assert len(tokens) == 2
+    assert promotion["opened_by"] == "app" and promotion["triggers_workflows"], "no checks"
     assert_staging_runs(github, merged, 1, build["digest"])
+    # and the run's page says what each job recorded and proposed
+    assert result.summary(STAGING) == (
+        f"environments/staging.yaml now names version 1, ghcr.io/{REPOSITORY}@{build['digest']}"
+    )
+    assert result.summary(PROPOSAL) == promotion["body"].rstrip()
 
     # and that pull request's promotion gate passes (nothing runs yet) without deploying it
     gate = run_promotion_gate(github, PROMOTION_BRANCH)
     assert gate.succeeded, failure_context(gate)
     allowed = f"Promotion allowed. Once merged: production now runs {MODEL} version 1"
-    assert f"{allowed} (for the first time)" in gate.log
+    assert gate.summary("Promotion gate").startswith(f"{allowed} (for the first time)")
     assert registry(github)["aliases"] == {"staging": 1}
 
 
@@ -322,13 +348,15 @@ def test_merging_the_promotion_deploys_it_and_running_again_changes_nothing(
     # when promote.yml runs for that push, and then once more
     first = run_on_main(github, "promote.yml")
     tags_after_first = registry(github)["versions"][2]["tags"]
-    again = run_on_main(github, "promote.yml")
+    again = run_on_main(github, "promote.yml", again=True)
 
     # then production runs version 2, recorded as deployed by that merge, and nothing moved again
     assert first.succeeded, failure_context(first)
-    assert f"production now runs {MODEL} version 2 (for the first time)" in first.log
+    assert first.deployments == [("production", "refs/heads/main")], "not run as a deployment"
+    deployed = first.summary(PROMOTE)
+    assert deployed.startswith(f"production now runs {MODEL} version 2 (for the first time)")
     assert again.succeeded, failure_context(again)
-    assert "nothing to change" in again.log
+    assert again.summary(PROMOTE) == f"production already runs {MODEL} version 2: nothing to change"
     state = registry(github)
     assert state["aliases"] == {"staging": 2, "production": 2}
     assert state["versions"][2]["tags"]["ran_in_production"] == merged
@@ -407,9 +435,34 @@ def test_a_release_without_a_tracking_server_stops_at_once_naming_the_variable(
 ) -> None:
     before = registry(github)
 
-    result = run_on_main(github, "main.yml", unset="MLFLOW_TRACKING_URI")
+    result = run_on_main(github, "main.yml", unset="MLFLOW_TRACKING_URI", dispatch=True)
 
     assert not result.succeeded
     assert "Set the repository variable MLFLOW_TRACKING_URI" in result.log
     assert "Running stage" not in result.log and not result.recorded("docker")
     assert registry(github) == before
+
+
+def test_production_is_deployed_from_main_only(github: GitHub) -> None:
+    # given a branch whose production.yaml names version 1, and the environment's branch policy
+    digest = registry(github)["versions"][1]["tags"]["image_digest"]
+    propose(github, "sneaky", edit_production(1, digest, reason="from a branch"))
+    event = {"ref": "refs/heads/sneaky", "repository": {"full_name": REPOSITORY}}
+
+    # when promote.yml is started on that branch by hand
+    github.runs += 1
+    result = run_workflow(
+        github.origin,
+        "promote.yml",
+        event,
+        github.scratch / f"act-{github.runs}",
+        api=github.api,
+        event_name="workflow_dispatch",
+        variables={"MLFLOW_TRACKING_URI": github.tracking_uri},
+        environments=ENVIRONMENTS,
+    )
+
+    # then GitHub refuses the job before it starts, and production is untouched
+    assert not result.succeeded
+    assert 'Branch "sneaky" is not allowed to deploy to production' in result.log
+    assert registry(github)["aliases"]["production"] == 2

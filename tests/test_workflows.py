@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, bake
+from conftest import TEMPLATE, bake, run
+from triggers import triggered
 
 BIN = Path(sys.executable).parent  # the linters are pinned in this template's own environment
 GENERATED = TEMPLATE / "{{cookiecutter.project_slug}}"
@@ -87,13 +88,31 @@ def test_zizmor_finds_nothing(where: str, generated: Path) -> None:
     lint(root_of(where, generated), str(BIN / "zizmor"), "--offline", ".")
 
 
+def needed_permissions(job: dict) -> dict[str, str]:
+    """What a job's GITHUB_TOKEN must allow for the steps it has (App tokens are separate)."""
+    needed = {}
+    for step in job.get("steps", []):
+        uses, given = step.get("uses", ""), step.get("with", {})
+        if uses.startswith("actions/checkout@"):
+            needed["contents"] = "read"
+        if uses == "./.github/actions/setup-project" and given.get("aws-role-to-assume"):
+            needed["id-token"] = "write"  # OIDC
+        if uses == "./.github/actions/post-report" and given.get("comment") != "false":
+            needed["pull-requests"] = "write"  # the report comment, with github.token
+        if uses.startswith("docker/build-push-action@") and given.get("push") is True:
+            needed["packages"] = "write"  # GitHub's container registry
+    return needed
+
+
 def test_grants_nothing_by_default_and_each_job_only_what_it_needs(
     workflow: tuple[Path, str, dict],
 ) -> None:
     _, relative, parsed = workflow
     assert parsed["permissions"] == {}, f"{relative}: top-level permissions must be {{}}"
     for name, job in parsed["jobs"].items():
-        assert "permissions" in job, f"{relative}: job {name} does not state its permissions"
+        assert job.get("permissions") == needed_permissions(job), (
+            f"{relative}: job {name} must be granted exactly what its steps use"
+        )
         assert isinstance(job.get("timeout-minutes"), int), f"{relative}: {name} has no timeout"
 
 
@@ -188,6 +207,32 @@ def test_action_steps_keep_inputs_out_of_shell(action: tuple[Path, dict]) -> Non
         if "run" in step:
             assert step.get("shell") == "bash", f"{path.parent.name}: {step['name']} no shell"
             assert "${{" not in step["run"], f"{path.parent.name}: {step['name']} expands in run:"
+
+
+@pytest.mark.parametrize(
+    ("branch", "changed", "started"),
+    [
+        ("main", "params.yaml", ["main.yml"]),  # a model change releases
+        ("main", "README.md", ["main.yml"]),  # so does any other merge: it may retrain
+        ("main", "environments/production.yaml", ["promote.yml"]),  # a promotion deploys only
+        ("main", "environments/staging.yaml", []),  # staging's record is the bot's branch
+        ("deploy/staging", "environments/staging.yaml", []),  # the bot's branch starts nothing
+    ],
+)
+def test_a_push_starts_the_workflows_its_branch_and_files_call_for(
+    generated: Path, tmp_path: Path, branch: str, changed: str, started: list[str]
+) -> None:
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "--quiet", str(generated), clone.name)
+    run(clone, "git", "checkout", "--quiet", "-B", branch)
+    before = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    with (clone / changed).open("a", encoding="utf-8") as edited:
+        edited.write("\n# edited\n")
+    run(clone, "git", "commit", "--quiet", "--all", "--message", f"Edit {changed}")
+    after = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+
+    push = {"ref": f"refs/heads/{branch}", "before": before, "after": after}
+    assert triggered(clone, "push", push) == started
 
 
 def test_has_workflows_and_actions_to_check() -> None:

@@ -30,9 +30,18 @@ class ActionError(Exception):
     """Stops the run with a message for the log, printed as one ::error:: line."""
 
 
+# What a refusal of the token means here: the one mistake GitHub's message does not name.
+TOKEN_HINTS = {
+    401: "the token is not valid (expired, or not a token)",
+    403: "the token lacks a permission: this action needs a GitHub App token with Contents: "
+    "write and Pull requests: write (see the token input)",
+}
+
+
 class ApiError(ActionError):
     def __init__(self, method: str, path: str, status: int, message: str) -> None:
-        super().__init__(f"{method} {path} answered {status}: {message}")
+        hint = f": {TOKEN_HINTS[status]}" if status in TOKEN_HINTS else ""
+        super().__init__(f"{method} {path} answered {status}: {message}{hint}")
         self.status = status
 
 

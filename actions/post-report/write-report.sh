@@ -19,6 +19,9 @@ fi
 
 report_dir=reports/pr
 args=(report --base "$REPORT_BASE" --out-dir "$report_dir")
+if [[ -n "$REPORT_HEAD" ]]; then
+  args+=(--commit "$REPORT_HEAD")
+fi
 if [[ -n "$REPORT_TRAINING" ]]; then
   args+=(--training "$REPORT_TRAINING")
 fi

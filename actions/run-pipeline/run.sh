@@ -3,8 +3,14 @@
 # so that a report can still explain it.
 set -euo pipefail
 
-if [[ "$PIPELINE_PUSH" != "true" && "$PIPELINE_PUSH" != "false" ]]; then
-  echo "::error::push must be \"true\" or \"false\", got \"$PIPELINE_PUSH\""
+for flag in PIPELINE_PUSH PIPELINE_REMOTE_ACCESS; do
+  if [[ "${!flag}" != "true" && "${!flag}" != "false" ]]; then
+    echo "::error::${flag} must be \"true\" or \"false\", got \"${!flag}\""
+    exit 1
+  fi
+done
+if [[ "$PIPELINE_REMOTE_ACCESS" == "false" && "$PIPELINE_PUSH" == "true" ]]; then
+  echo "::error::push is \"true\" but remote-access is \"false\": there is no remote to push to"
   exit 1
 fi
 if ! command -v dvc >/dev/null; then
@@ -12,16 +18,24 @@ if ! command -v dvc >/dev/null; then
   exit 1
 fi
 
-# The template's default remote is a folder beside the clone: right on a laptop, absent here.
-remote=$(dvc remote default 2>/dev/null) || remote=""
-if [[ -z "$remote" ]]; then
-  echo "::error::No default DVC remote: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
-  exit 1
-fi
-remote_url=$(dvc config "remote.$remote.url")  # a local path comes back absolute
-if [[ "$remote_url" != *://* && ! -d "$remote_url" ]]; then
-  echo "::error::The DVC remote '$remote_url' is a folder that does not exist on this runner: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
-  exit 1
+# --allow-missing skips unchanged stages whose outputs are not here; --pull fetches only what a
+# stage to run needs, and run-cache entries.
+repro_args=(--allow-missing)
+if [[ "$PIPELINE_REMOTE_ACCESS" == "true" ]]; then
+  # The template's default remote is a folder beside the clone: right on a laptop, absent here.
+  remote=$(dvc remote default 2>/dev/null) || remote=""
+  if [[ -z "$remote" ]]; then
+    echo "::error::No default DVC remote: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
+    exit 1
+  fi
+  remote_url=$(dvc config "remote.$remote.url")  # a local path comes back absolute
+  if [[ "$remote_url" != *://* && ! -d "$remote_url" ]]; then
+    echo "::error::The DVC remote '$remote_url' is a folder that does not exist on this runner: set the DVC_REMOTE_URL repository variable (see the README, \"Set up GitHub\")"
+    exit 1
+  fi
+  repro_args+=(--pull)
+else
+  echo "No DVC remote in this run (a fork's pull request gets no repository variables or secrets): only stages that need nothing from it can run."
 fi
 
 metrics_file=$(python -c '
@@ -35,9 +49,7 @@ echo "metrics-file=$metrics_file" >>"$GITHUB_OUTPUT"
 
 log=$(mktemp)
 status=0
-# --pull fetches only what a stage to run needs, and run-cache entries; --allow-missing skips
-# unchanged stages whose outputs are not here.
-dvc repro --pull --allow-missing 2>&1 | tee "$log" || status=$?
+dvc repro "${repro_args[@]}" 2>&1 | tee "$log" || status=$?
 
 if grep -q "^Running stage 'train'" "$log"; then
   training=ran
@@ -53,6 +65,9 @@ fi
 echo "training=$training" >>"$GITHUB_OUTPUT"
 
 if ((status != 0)); then
+  if [[ "$PIPELINE_REMOTE_ACCESS" == "false" ]]; then
+    echo "::error::This change needs the data in the DVC remote, which a fork's pull request cannot reach: a maintainer can push the branch to this repository to train it"
+  fi
   echo "::error::dvc repro failed (exit $status): see the stage output above"
   exit "$status"
 fi

@@ -1,6 +1,11 @@
 """A stand-in for the GitHub REST API on loopback: it records every request, so tests can assert
 what a workflow or an action did on GitHub.
 
+Tokens are GitHub's: each is issued with permissions (`issue_token` for a job's GITHUB_TOKEN,
+the App installation endpoint for an App's), a call beyond them gets GitHub's 403, and every
+request is recorded with the kind of token that made it. A pull request opened with a job's
+GITHUB_TOKEN is marked as triggering no workflows, as on GitHub.
+
 It keeps issue comments and pull requests in memory. Given a git repository to play "GitHub"
 with (a normal clone whose `main` is checked out), the git data endpoints (commits, trees,
 refs) work on that repository with git plumbing, pull requests point at its branches, and
@@ -32,6 +37,7 @@ GIT_REF = re.compile(REPO + r"/git/refs?/(?P<ref>(?:heads|tags)/.+)$")  # GET sa
 GIT_REFS = re.compile(REPO + r"/git/refs$")
 PULLS = re.compile(REPO + r"/pulls$")
 PULL = re.compile(REPO + r"/pulls/(?P<number>\d+)$")
+APP_TOKENS = re.compile(r"^/app/installations/(?P<id>\d+)/access_tokens$")
 SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 BLOB_MODES = {"100644", "100755"}
 
@@ -51,6 +57,39 @@ class Refused(Exception):
         self.payload: dict[str, Any] = {"message": message}
         if errors:
             self.payload["errors"] = errors
+
+
+# What each endpoint needs of a token: any one of the scopes (underscored, as the REST API names
+# them), at "read" for GET and "write" otherwise.
+SCOPES = (
+    (COMMENTS, ("issues", "pull_requests")),
+    (COMMENT, ("issues", "pull_requests")),
+    (PULLS, ("pull_requests",)),
+    (PULL, ("pull_requests",)),
+    (re.compile(REPO + r"/git/"), ("contents",)),
+)
+LEVELS = {"none": 0, "read": 1, "write": 2}
+GITHUB_TOKEN = "GITHUB_TOKEN"  # the kind of a job's token; an App's is "app"
+APP_ID = "123456"  # the App the tests' repositories install (RELEASE_APP_ID)
+# What the README's "Set up GitHub" asks the App to be installed with.
+APP_PERMISSIONS = {"contents": "write", "pull_requests": "write"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # GITHUB_TOKEN or "app"
+    permissions: dict[str, str]  # scope -> "read" or "write"
+
+    def allows(self, scope: str, level: str) -> bool:
+        return LEVELS[self.permissions.get(scope, "none")] >= LEVELS[level]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    token: str | None  # the kind of token that made it (or "app-jwt"), None without a valid one
+    status: int
 
 
 def unprocessable(message: str) -> Refused:
@@ -207,12 +246,27 @@ class Repository:
 @dataclass
 class GitHubState:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue -> comments
-    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    calls: list[Request] = field(default_factory=list)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    url: str = ""  # where it is served
     next_id: int = 1
     repository: Path | None = None  # the git repository playing GitHub, if any
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> pull request
     next_pull: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of every request, in order."""
+        return [(call.method, call.path) for call in self.calls]
+
+    def issue_token(self, kind: str, permissions: dict[str, str], token: str = "") -> str:
+        """A new token of `kind` with `permissions` (scope -> "read" or "write"): `token`, or
+        one made up."""
+        with self.lock:
+            token = token or f"ghs_standin{len(self.tokens) + 1:04d}"
+            self.tokens[token] = Token(kind, dict(permissions))
+            return token
 
     @property
     def git(self) -> Repository | None:
@@ -271,23 +325,65 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
+        path = unquote(url.path)
         with self.state.lock:
-            self.state.requests.append((method, url.path))
-            if len(self.headers.get("Authorization", "").split()) != 2:  # "Bearer <token>"
-                return self._reply(HTTPStatus.UNAUTHORIZED, {"message": "Requires authentication"})
+            credentials = self.headers.get("Authorization", "").split()
+            secret = credentials[1] if len(credentials) == 2 else None  # "Bearer <token>"
+            token = self.state.tokens.get(secret or "")
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length)) if length else {}
             except ValueError:
-                return self._reply(HTTPStatus.BAD_REQUEST, {"message": "Problems parsing JSON"})
+                body = None
             try:
-                status, payload = self._route(method, unquote(url.path), parse_qs(url.query), body)
+                if body is None:
+                    raise Refused(HTTPStatus.BAD_REQUEST, "Problems parsing JSON")
+                if APP_TOKENS.match(path) and method == "POST":
+                    status, payload = HTTPStatus.CREATED, self._app_token(secret, body)
+                else:
+                    token = self._authorize(token, method, path)
+                    status, payload = self._route(method, path, parse_qs(url.query), body, token)
             except Refused as refused:
                 status, payload = refused.status, refused.payload
+            kind = "app-jwt" if APP_TOKENS.match(path) else token and token.kind
+            self.state.calls.append(Request(method, path, kind, status))
             self._reply(status, payload)
 
+    @staticmethod
+    def _authorize(token: Token | None, method: str, path: str) -> Token:
+        """GitHub's answers to a missing or unknown token and to one without the permission."""
+        if token is None:
+            raise Refused(HTTPStatus.UNAUTHORIZED, "Bad credentials")
+        level = "read" if method == "GET" else "write"
+        for pattern, scopes in SCOPES:
+            if pattern.match(path) and not any(token.allows(scope, level) for scope in scopes):
+                raise Refused(HTTPStatus.FORBIDDEN, "Resource not accessible by integration")
+        return token
+
+    def _app_token(self, secret: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """An installation token, as `actions/create-github-app-token` gets one: the App's JWT
+        (the stand-in action sends `app-<id>`) asks for permissions within the installation's;
+        asking for none gives all of them."""
+        if secret != f"app-{APP_ID}":
+            raise Refused(HTTPStatus.UNAUTHORIZED, "A JSON web token could not be decoded")
+        wanted = body.get("permissions") or APP_PERMISSIONS
+        for scope, level in wanted.items():
+            if level not in ("read", "write") or not Token("app", APP_PERMISSIONS).allows(
+                scope, level
+            ):
+                raise unprocessable(
+                    f"The permissions requested are not granted to this installation: {scope}"
+                )
+        token = self.state.issue_token("app", wanted)
+        return {"token": token, "permissions": wanted}
+
     def _route(
-        self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: dict[str, Any],
+        token: Token,
     ) -> tuple[HTTPStatus, object]:
         state = self.state
         if (match := COMMENTS.match(path)) and method == "GET":
@@ -306,7 +402,7 @@ class Handler(BaseHTTPRequestHandler):
         if (match := PULLS.match(path)) and method == "GET":
             return HTTPStatus.OK, self._list_pulls(query)
         if (match := PULLS.match(path)) and method == "POST":
-            return HTTPStatus.CREATED, self._open_pull(match, body)
+            return HTTPStatus.CREATED, self._open_pull(match, body, token.kind)
         if (match := PULL.match(path)) and int(match["number"]) in state.pulls:
             pull = state.pulls[int(match["number"])]
             if method == "PATCH":
@@ -356,7 +452,9 @@ class Handler(BaseHTTPRequestHandler):
         ]
         return sorted(pulls, key=lambda pull: -pull["number"])  # newest first, as GitHub's
 
-    def _open_pull(self, match: re.Match[str], body: dict[str, Any]) -> dict[str, Any]:
+    def _open_pull(
+        self, match: re.Match[str], body: dict[str, Any], opened_by: str
+    ) -> dict[str, Any]:
         owner, name = match["owner"], match["name"]
         head, base = str(body.get("head", "")), str(body.get("base", ""))
         head = head.removeprefix(f"{owner}:")
@@ -402,6 +500,9 @@ class Handler(BaseHTTPRequestHandler):
             "merged": False,
             "merge_commit_sha": None,
             "html_url": f"https://github.com/{owner}/{name}/pull/{number}",
+            # GitHub runs no workflow for a pull request its job's own token opened
+            "opened_by": opened_by,
+            "triggers_workflows": opened_by != GITHUB_TOKEN,
         }
         self.state.refresh()
         return self.state.pulls[number]
@@ -436,10 +537,11 @@ def github_api(repository: Path | None = None) -> Iterator[tuple[str, GitHubStat
     state = GitHubState(repository=repository)
     handler = type("BoundHandler", (Handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
+        yield state.url, state
     finally:
         server.shutdown()
         server.server_close()

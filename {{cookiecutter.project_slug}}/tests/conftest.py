@@ -1,3 +1,4 @@
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,8 +55,13 @@ STAGES = (
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A directory in which every stage has run once on the sample, as `dvc repro` runs them."""
+    """A directory in which every stage has run once on the sample, as `dvc repro` runs them;
+    a git repository of one commit, so that the run can record which commit trained it."""
     directory = tmp_path_factory.mktemp("pipeline")
+    identity = ["-c", "user.name=tests", "-c", "user.email=tests@example.com"]
+    commit = [*identity, "commit", "--quiet", "--allow-empty", "--message", "Train"]
+    for git in (["init", "--quiet"], commit):
+        subprocess.run(["git", *git], cwd=directory, check=True, capture_output=True, timeout=60)
     with scratch_directory(directory) as run_cli:
         for args in STAGES:
             result = run_cli(*args)

@@ -1,16 +1,18 @@
 """The four stages, run through the CLI on real rows, leave what the user is promised."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pytest
 from conftest import ROOT, SAMPLE, RunCli
 
 from {{ cookiecutter.package_name }} import contract, tasks
 from {{ cookiecutter.package_name }}.data import batch_files, load_data
 from {{ cookiecutter.package_name }}.settings import load_params
-from {{ cookiecutter.package_name }}.tracking import RunRef, data_version, file_md5
+from {{ cookiecutter.package_name }}.tracking import RunRef, data_version, file_md5, git_state
 
 
 def test_prepare_splits_every_row_once(run_cli: RunCli, tmp_path: Path) -> None:
@@ -69,7 +71,11 @@ def test_training_run_is_logged_with_its_provenance(trained: Path) -> None:
         assert f"train_{name}" in run.data.metrics, f"evaluate did not add train_{name} to the run"
     assert (run.data.tags["task"], run.data.tags["target"]) == (contract.task(), contract.target())
     assert run.data.tags["data_version"] == file_md5(SAMPLE)
-    assert run.data.tags["git_commit"], "the run does not say which commit trained it"
+    trained_at = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=trained, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert run.data.tags["git_commit"] == trained_at, "the run does not name the commit it trained"
+    assert run.data.tags["git_dirty"] == "false"
 
     model_info = mlflow.models.get_model_info(f"runs:/{ref.run_id}/model")
     assert model_info.signature is not None
@@ -116,3 +122,12 @@ def test_batches_follow_the_raw_data_in_the_order_they_were_taken(
     files = [SAMPLE, *batch_files(batches)]
     assert data_version([SAMPLE]) == file_md5(SAMPLE)
     assert data_version(files) != data_version(files[:2]) != file_md5(SAMPLE)
+
+
+def test_outside_a_git_checkout_the_commit_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # no repository above
+
+    assert git_state() == {"git_commit": "unknown", "git_dirty": "unknown"}

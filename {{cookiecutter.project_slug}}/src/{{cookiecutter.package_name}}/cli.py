@@ -186,6 +186,13 @@ def report_command(
         str | None,
         typer.Option(help="Link the plots here instead of showing them (images not uploaded)."),
     ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            help="The commit the report is about, if not the checked-out one: a pull request's "
+            "head, where CI checks out its merge into the base."
+        ),
+    ] = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Write the Markdown report a reviewer reads: this working tree against BASE."""
@@ -197,7 +204,8 @@ def report_command(
         head=revisions.read_results(None),
         base=revisions.read_results(base),
         gate_metric=tasks.check_gate_metric(load_params(params_file).evaluate.gate_metric),
-        commit=revisions.head_commit(),
+        commit=commit or revisions.head_commit(),
+        tested=revisions.head_commit(),
         validation=revisions.read_json(Path("reports/validation/validation.json")),
         data_changes=revisions.data_changes(base),
         training=training,

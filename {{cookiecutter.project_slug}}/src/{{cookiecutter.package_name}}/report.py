@@ -73,12 +73,15 @@ class Report:
     head: Results | None  # None when validation failed and nothing was trained
     base: Results | None  # None when the base has no results yet
     gate_metric: str
-    commit: str
+    commit: str  # what the report is about: a pull request's head commit
     validation: dict[str, Any] | None = None  # validate's validation.json
     data_changes: list[DataChange] = field(default_factory=list)
     training: Training | None = None  # None when unknown (a local preview)
     run: RunRef | None = None
     stale_stages: list[str] = field(default_factory=list)  # stages whose inputs changed since
+    # The commit that was checked out and trained, where it is not `commit`: on GitHub, a pull
+    # request's merge of its head into its base.
+    tested: str | None = None
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -318,6 +321,11 @@ def _rows(rows: int | None) -> str:
 
 def _provenance(report: Report) -> str:
     lines = ["### Provenance", "", f"- Commit: `{report.commit}`"]
+    if report.tested and report.tested != report.commit:
+        lines.append(
+            f"- Tested as `{report.tested}`: this commit merged into the base, as merging the "
+            "pull request would make it"
+        )
     if report.run is not None and not _validation_failed(report):
         where = (
             f"[{report.run.run_id}]({report.run.url})"

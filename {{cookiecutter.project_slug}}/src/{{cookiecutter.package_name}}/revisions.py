@@ -14,7 +14,7 @@ import dvc.api
 import pandas as pd
 import yaml
 from dvc.api import DVCFileSystem
-from dvc.exceptions import PathMissingError
+from dvc.exceptions import FileMissingError, PathMissingError
 from dvc.repo import Repo
 
 from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
@@ -88,12 +88,16 @@ def data_changes(base: str, root: Path = Path()) -> list[DataChange]:
     repo = Repo(str(root))
     sources = tracked_sources(root)
     diff = repo.diff(a_rev=base)
+    # A file that is only absent here (CI pulls no more than it runs) is not a deletion.
+    absent = {entry["path"] for entry in diff.get("not in cache", [])}
     changes = []
     for kind in ("added", "modified", "deleted"):
         for entry in diff.get(kind, []):
             path = entry["path"]
             in_directory = any(path.startswith(f"{source}/") for source in sources)
             if path.endswith("/") or (path not in sources and not in_directory):
+                continue
+            if kind == "deleted" and path in absent:
                 continue
             changes.append(
                 DataChange(
@@ -143,14 +147,18 @@ def tracked_sources(root: Path) -> set[str]:
 
 
 def count_rows(path: str, rev: str | None, root: Path) -> int | None:
-    """Data rows of a CSV (lines less the header); None for other formats."""
+    """Data rows of a CSV (lines less the header); None for other formats, and for data that
+    is neither here nor reachable (a fork's pull request has no DVC remote)."""
     if not path.endswith(".csv"):
         return None
-    if rev is None:
-        with (root / path).open("rb") as handle:
+    try:
+        if rev is None:
+            with (root / path).open("rb") as handle:
+                return max(sum(1 for _ in handle) - 1, 0)
+        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
             return max(sum(1 for _ in handle) - 1, 0)
-    with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
-        return max(sum(1 for _ in handle) - 1, 0)
+    except (FileNotFoundError, FileMissingError):
+        return None
 
 
 def revision_exists(rev: str, root: Path = Path()) -> bool:

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ record = {
         line.split("=", 1) for line in os.environ["BUILD_ARGS"].splitlines() if "=" in line
     ),
 }
+to_github = record["push"] and any(tag.startswith("ghcr.io/") for tag in record["tags"])
+if to_github and subprocess.run(["standin-permission", "packages", "write"]).returncode:
+    sys.exit(1)  # GitHub's registry: "denied: installation not allowed to Write"
 digest = "sha256:" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 record["digest"] = digest
 with Path(os.environ["STANDIN_LOG"], "docker.jsonl").open("a", encoding="utf-8") as log:
