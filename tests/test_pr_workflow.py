@@ -18,6 +18,7 @@ import pytest
 from conftest import run
 from standins.github_api import GITHUB_TOKEN, GitHubState, github_api
 from workflow_runs import (
+    CONFLICT,
     REPOSITORY,
     WorkflowRun,
     pull_request_event,
@@ -342,3 +343,30 @@ def test_without_a_dvc_remote_variable_the_job_says_which_to_set(github: GitHub)
     assert not result.succeeded
     assert "set the DVC_REMOTE_URL repository variable" in result.log
     assert "Running stage" not in result.log
+
+
+def test_a_pull_request_that_conflicts_with_its_base_runs_nothing(github: GitHub) -> None:
+    # given a pull request whose base has since changed the same lines (on a side branch here,
+    # so that main stays as the other cases found it)
+    pr = open_pull_request(github, 7, readme_change("Mine."))
+    run(pr.clone, "git", "checkout", "--quiet", "-b", "moved-main", pr.base)
+    readme_change("Theirs.")(pr.clone)
+    run(pr.clone, "git", "commit", "--quiet", "--all", "--message", "Main moved on")
+    moved = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
+    run(pr.clone, "git", "push", "--quiet", "origin", "moved-main")
+    head = run(github.origin, "git", "rev-parse", pr.branch).stdout.strip()
+    comments = len(github.api.comments.get(pr.number, []))
+
+    # when GitHub gets the pull request event
+    event = pull_request_event(pr.number, pr.branch, head, moved)
+    result = run_workflow(
+        github.origin, "pr.yml", event, github.scratch / "act-conflict", api=github.api
+    )
+
+    # then it makes no merge commit and starts no workflow: nothing reports, nothing is posted
+    assert result.started == [] and not result.succeeded
+    assert CONFLICT in result.log
+    ref = f"refs/pull/{pr.number}/merge"
+    found = run(github.origin, "git", "for-each-ref", ref).stdout
+    assert found == "", "a merge ref for a conflicting pull request"
+    assert len(github.api.comments.get(pr.number, [])) == comments

@@ -44,6 +44,8 @@ SCOPES = ("actions", "attestations", "checks", "contents", "deployments", "discu
 # other lines following bare until the next line act prefixes with a job.
 SUMMARY = re.compile(r"^\[[^/\]]+/(?P<job>[^\]]+?) *\]   \u2699  Summary - (?P<line>.*)$")
 JOB_LINE = re.compile(r"^\[[^/\]]+/[^\]]+\] ")
+# What GitHub shows on a pull request it made no merge commit for: no workflow runs for it.
+CONFLICT = "This branch has conflicts that must be resolved"
 REMOTE_ACTION = re.compile(r"^\s*(?:- )?uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})\b", re.MULTILINE)
 
 
@@ -159,15 +161,16 @@ def merge_commit(origin: Path, number: int, base: str, head: str) -> str | None:
     return commit
 
 
-def event_checkout(origin: Path, event_name: str, event: dict[str, Any], path: Path) -> str:
+def event_checkout(origin: Path, event_name: str, event: dict[str, Any], path: Path) -> str | None:
     """A clone of `origin` at the commit the event runs on, for act to read the workflows and
-    GITHUB_SHA from (the jobs check out their own); returns that commit."""
+    GITHUB_SHA from (the jobs check out their own); returns that commit, or None for a pull
+    request that conflicts with its base, for which GitHub makes no merge commit."""
     run(path.parent, "git", "clone", "--quiet", "--no-checkout", str(origin), path.name)
     if event_name == "pull_request":
         pull = event["pull_request"]
-        number, head = pull["number"], pull["head"]["sha"]
-        # No merge commit (a conflict): GitHub runs nothing; here the checkout step fails.
-        sha = merge_commit(origin, number, pull["base"]["sha"], head) or head
+        sha = merge_commit(origin, pull["number"], pull["base"]["sha"], pull["head"]["sha"])
+        if sha is None:
+            return None
         run(path, "git", "fetch", "--quiet", "origin", sha)
         run(path, "git", "checkout", "--quiet", "--detach", sha)
     else:
@@ -203,6 +206,8 @@ def run_workflow(
         folder.mkdir(exist_ok=True)
     repo = scratch / "repository"
     sha = event_checkout(origin, event_name, event, repo)
+    if sha is None:  # no pull_request workflow starts, so no required check ever passes
+        return WorkflowRun(1, CONFLICT, artifacts, [], records, "", [], [])
     started = triggered(repo, event_name, event)
     assert workflow in started, f"GitHub starts {started} for this {event_name}, not {workflow}"
     definition = yaml.safe_load((repo / ".github" / "workflows" / workflow).read_text())
