@@ -46,6 +46,7 @@ COMMON_FILES = {
     "deploy/k8s/overlays/staging/kustomization.yaml",
     "deploy/mlflow/Dockerfile",
     "deploy/mlflow/Dockerfile.dockerignore",
+    "deploy/mlflow/check_schema.py",
     "deploy/mlflow/entrypoint.sh",
     "dvc.yaml",
     "environments/production.yaml",

@@ -3,6 +3,8 @@ outgrows the embedded SQLite store: PostgreSQL for runs and the registry, an S3 
 artifacts, all on loopback. The clients are the project's own `train` and `register` commands."""
 
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -15,7 +17,15 @@ from typing import Any
 
 import pytest
 from conftest import PROJECT_ENV, bake, run
-from servers import TrackingServer, mlflow_server, postgres, s3_env, s3_keys, s3_server
+from servers import (
+    TrackingServer,
+    free_port,
+    mlflow_server,
+    postgres,
+    s3_env,
+    s3_keys,
+    s3_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +33,24 @@ MODEL = "income-classifier"  # the default answers' model and experiment name
 BUCKET = "mlflow"
 TRAIN = ("data/prepared/train.parquet", "reports/validation/validation.json")
 CLIENTS = 4
+ENTRYPOINT = ("uv", "run", "--frozen", "--only-group", "tracking-server",
+              "deploy/mlflow/entrypoint.sh")  # fmt: skip
+# A team moving from the last MLflow 2 meets the largest migration there is, and what it wrote
+# (a run with a metric, a registered version of it) must come through.
+OLDER_MLFLOW = "mlflow==2.22.1"
+OLDER_DATE = "2025-07-15"  # its dependencies as they were then (SQLAlchemy 2.1 broke it since)
+OLDER_CLIENT = """
+import sys
+from mlflow import MlflowClient
+client = MlflowClient(tracking_uri=sys.argv[1], registry_uri=sys.argv[1])
+experiment = client.create_experiment("before-upgrade", artifact_location="s3://mlflow/older")
+run = client.create_run(experiment)
+client.log_metric(run.info.run_id, "roc_auc", 0.75)
+client.set_terminated(run.info.run_id)
+client.create_registered_model("before-upgrade")
+client.create_model_version("before-upgrade", "s3://mlflow/older/model", run.info.run_id)
+print(run.info.run_id)
+"""
 
 
 @dataclass
@@ -167,27 +195,64 @@ def test_a_server_restarted_mid_run_loses_no_registered_version(team: Team) -> N
     assert {alias["alias"]: alias["version"] for alias in model["aliases"]} == {"staging": "1"}
 
 
-def test_the_server_entry_point_names_what_is_missing_and_upgrades_in_place(team: Team) -> None:
-    entrypoint = ("uv", "run", "--frozen", "--only-group", "tracking-server",
-                  "deploy/mlflow/entrypoint.sh")  # fmt: skip
+def test_the_server_entry_point_names_what_is_missing(team: Team) -> None:
     # given no artifact store, the server refuses to start rather than write to its own disk
     unset = dict(team.server.env)
     del unset["MLFLOW_ARTIFACTS_DESTINATION"]
     refused = subprocess.run(
-        [*entrypoint, "server"], cwd=team.project, env=unset, capture_output=True, text=True,
+        [*ENTRYPOINT, "server"], cwd=team.project, env=unset, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
     assert refused.returncode != 0
     assert "MLFLOW_ARTIFACTS_DESTINATION" in refused.stderr and "s3://" in refused.stderr
 
-    # when the upgrade the README prescribes after a version change runs on the live database
-    runs, versions = {found["info"]["run_id"] for found in team.runs()}, team.versions()
-    upgraded = subprocess.run(
-        [*entrypoint, "upgrade"], cwd=team.project, env=team.server.env, capture_output=True,
-        text=True, timeout=300, check=False,
-    )  # fmt: skip
 
-    # then it succeeds and the runs and versions are all still served
-    assert upgraded.returncode == 0, upgraded.stderr[-4000:]
-    assert {found["info"]["run_id"] for found in team.runs()} == runs
-    assert team.versions() == versions
+def test_a_database_an_older_mlflow_made_is_refused_until_upgraded_in_place(
+    team: Team, tmp_path: Path
+) -> None:
+    with postgres() as database:
+        # given a database that the last MLflow 2 wrote a run and a registered version to
+        older = subprocess.run(
+            ["uv", "run", "--no-project", "--python", "3.11", "--exclude-newer", OLDER_DATE,
+             "--with", OLDER_MLFLOW,
+             "--with", "psycopg2-binary", "python", "-c", OLDER_CLIENT,
+             database.replace("+psycopg:", ":")],  # MLflow 2 with psycopg2, as teams ran it
+            cwd=team.project, env=PROJECT_ENV, capture_output=True, text=True, timeout=600,
+            check=False,
+        )  # fmt: skip
+        assert older.returncode == 0, older.stderr[-4000:]
+        run_id = older.stdout.split()[-1]
+        port = free_port()
+        env = team.server.env | {"MLFLOW_BACKEND_STORE_URI": database, "MLFLOW_PORT": str(port)}
+
+        # when this project's server starts on it, it refuses, naming the upgrade (the README's
+        # promise): MLflow's own server would start and migrate it unasked
+        server = subprocess.Popen(
+            [*ENTRYPOINT, "server"], cwd=team.project, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _, stderr = server.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.communicate()
+            pytest.fail("a server started on an out-of-date schema")
+        assert server.returncode != 0 and "Out-of-date database schema" in stderr, stderr[-4000:]
+        assert "entrypoint.sh upgrade" in stderr
+
+        # and after the entry point's upgrade, a server on it serves the run and the version
+        upgraded = subprocess.run(
+            [*ENTRYPOINT, "upgrade"], cwd=team.project, env=env, capture_output=True, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert upgraded.returncode == 0, upgraded.stderr[-4000:]
+        with mlflow_server(
+            team.project, database, f"s3://{BUCKET}/upgraded", tmp_path,
+            env=s3_env(team.s3_url),
+        ) as server:  # fmt: skip
+            upgraded_team = Team(team.project, server, team.s3_url)
+            found = upgraded_team.api(f"runs/get?run_id={run_id}")["run"]
+            assert {m["key"]: m["value"] for m in found["data"]["metrics"]} == {"roc_auc": 0.75}
+            search = urllib.parse.urlencode({"filter": "name = 'before-upgrade'"})
+            versions = upgraded_team.api(f"model-versions/search?{search}")["model_versions"]
+            assert [(v["version"], v["run_id"]) for v in versions] == [("1", run_id)]
