@@ -8,6 +8,7 @@ tracking server on loopback whose backend store is PostgreSQL. The tests run in 
 story of one repository: each merges something into `main` and runs the workflow GitHub would.
 """
 
+import hashlib
 import json
 import re
 import urllib.parse
@@ -162,8 +163,9 @@ def run_on_main(
     return result
 
 
-def run_promotion_gate(github: GitHub, branch: str) -> WorkflowRun:
-    """pr.yml's promotion gate on the pull request of `branch` into main."""
+def run_pull_request(github: GitHub, branch: str, job: str = "promotion-gate") -> WorkflowRun:
+    """pr.yml's `job` on the pull request of `branch` into main, with the repository's
+    variables (the promotion gate reads only the tracking server's)."""
     github.runs += 1
     event = pull_request_event(
         github.runs, branch, head(github.origin, branch), head(github.origin, "main")
@@ -174,8 +176,13 @@ def run_promotion_gate(github: GitHub, branch: str) -> WorkflowRun:
         event,
         github.scratch / f"act-{github.runs}",
         api=github.api,
-        job="promotion-gate",
-        variables={"MLFLOW_TRACKING_URI": github.tracking_uri},
+        job=job,
+        variables={
+            "MLFLOW_TRACKING_URI": github.tracking_uri,
+            "DVC_REMOTE_URL": github.dvc_remote,
+            "AWS_ROLE_TO_ASSUME": ROLE,
+            "S3_ENDPOINT_URL": github.s3_url,
+        },
     )
 
 
@@ -197,6 +204,37 @@ def registry(github: GitHub) -> dict[str, Any]:
             alias["alias"]: int(alias["version"])
             for alias in model.get("registered_model", {}).get("aliases", [])
         },
+    }
+
+
+def registered_files(github: GitHub, version: int) -> dict[str, str]:
+    """md5 of each file of `version` where the tracking server keeps it (its bucket), by path."""
+    api = f"{github.tracking_uri}/api/2.0/mlflow"
+    found = rest(f"{api}/model-versions/get?name={MODEL}&version={version}")["model_version"]
+    model_id = found["source"].removeprefix("models:/")  # the logged model `register` names
+    folder = f"/models/{model_id}/artifacts/"
+    keys = [key for key in s3_keys(github.s3_url, "mlflow") if folder in key]
+    assert keys, f"no files of version {version} ({model_id}) in the bucket"
+    return {key.split(folder, 1)[1]: object_md5(github.s3_url, "mlflow", key) for key in keys}
+
+
+def object_md5(s3_url: str, bucket: str, key: str) -> str:
+    body = s3_client(s3_url).get_object(Bucket=bucket, Key=key)["Body"].read()
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
+def as_stored(files: dict[str, str]) -> dict[str, str]:
+    """A downloaded model's files as the store keeps them: MLflow adds `registered_model_meta`
+    to every model it downloads (train's copy in models/ and the image's have it)."""
+    return {path: md5 for path, md5 in files.items() if path != "registered_model_meta"}
+
+
+def image_files(build: dict[str, Any], folder: str = "models/model/") -> dict[str, str]:
+    """md5 of each file the image got from the build context under `folder`, by path there."""
+    return {
+        path.removeprefix(folder): md5
+        for path, md5 in build["files"].items()
+        if path.startswith(folder)
     }
 
 
@@ -274,8 +312,10 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     assert tags["image_digest"] == build["digest"], "the image is not recorded on the version"
     stored = s3_keys(github.s3_url, "mlflow")
     assert any(key.endswith("/MLmodel") for key in stored), "the model is not in the bucket"
-    # and both jobs that read the DVC remote got their credentials from the OIDC step
-    assert result.recorded("aws-credentials") == [{"role": ROLE, "region": "us-east-1"}] * 2
+    # and the image serves those very files, which the job that read the DVC remote (the only
+    # one) reached with credentials from the OIDC step
+    assert as_stored(image_files(build)) == registered_files(github, 1) != {}
+    assert result.recorded("aws-credentials") == [{"role": ROLE, "region": "us-east-1"}]
 
     # and one promotion pull request proposes exactly that version and image
     [promotion] = open_promotions(github)
@@ -303,7 +343,7 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     assert result.summary(PROPOSAL) == promotion["body"].rstrip()
 
     # and that pull request's promotion gate passes (nothing runs yet) without deploying it
-    gate = run_promotion_gate(github, PROMOTION_BRANCH)
+    gate = run_pull_request(github, PROMOTION_BRANCH)
     assert gate.succeeded, failure_context(gate)
     allowed = f"Promotion allowed. Once merged: production now runs {MODEL} version 1"
     assert gate.summary("Promotion gate").startswith(f"{allowed} (for the first time)")
@@ -326,6 +366,10 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     state = registry(github)
     assert sorted(state["versions"]) == [1, 2] and state["aliases"] == {"staging": 2}
     assert state["versions"][2]["tags"]["git_commit"] == merged
+    # and the image serves version 2, though the merged dvc.lock still names version 1's model
+    [build] = [record for record in result.recorded("docker") if "tags" in record]
+    served = as_stored(image_files(build))
+    assert served == registered_files(github, 2) != registered_files(github, 1)
     [after] = open_promotions(github)
     assert after["number"] == before["number"], "a second promotion pull request was opened"
     assert after["title"] == f"Promote {MODEL} version 2 to production"
@@ -369,7 +413,7 @@ def test_a_worse_model_is_refused_unless_the_file_says_why(github: GitHub) -> No
     propose(github, "back-to-v1", edit_production(1, digest))
 
     # when its promotion gate runs, it fails the pull request before anything deploys
-    gate = run_promotion_gate(github, "back-to-v1")
+    gate = run_pull_request(github, "back-to-v1")
     assert not gate.succeeded, "the gate let a worse model through without a reason"
     assert "Promotion refused" in gate.log and "override_reason" in gate.log
 
@@ -383,7 +427,7 @@ def test_a_worse_model_is_refused_unless_the_file_says_why(github: GitHub) -> No
     # when a follow-up change gives the reason, the gate and then promote.yml let it through
     reason = "version 2 misbehaves on this month's data"
     propose(github, "back-to-v1-because", edit_production(1, digest, reason))
-    gate = run_promotion_gate(github, "back-to-v1-because")
+    gate = run_pull_request(github, "back-to-v1-because")
     assert gate.succeeded, failure_context(gate)
     assert f"overridden: {reason}" in gate.log
     assert registry(github)["aliases"]["production"] == 2, "the gate deployed"
@@ -466,3 +510,49 @@ def test_production_is_deployed_from_main_only(github: GitHub) -> None:
     assert not result.succeeded
     assert 'Branch "sneaky" is not allowed to deploy to production' in result.log
     assert registry(github)["aliases"]["production"] == 2
+
+
+def test_a_reviewed_pull_request_releases_the_model_its_pipeline_trained(github: GitHub) -> None:
+    # given a pull request that changes the model, whose pipeline trained it and pushed the run
+    # cache (its branch's dvc.lock is not updated: the run cache is the record)
+    stored = set(s3_keys(github.s3_url, DVC_BUCKET))
+    propose(github, "reviewed", lambda clone: set_max_iter(clone, 100))
+    reviewed = run_pull_request(github, "reviewed", job="model")
+    assert reviewed.succeeded, failure_context(reviewed)
+    assert "Train stage: ran" in reviewed.log
+    trained = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
+    versions_before = set(registry(github)["versions"])
+
+    # when it is merged and main.yml runs for the push
+    land(github, "reviewed")
+    result = run_on_main(github, "main.yml")
+
+    # then main restored that model instead of training one, and released it
+    assert result.succeeded, failure_context(result)
+    assert "Train stage: restored" in result.log and RETRAINED not in result.log
+    [version] = set(registry(github)["versions"]) - versions_before
+    model_files = {path.removeprefix("model/"): md5 for path, md5 in trained.items()
+                   if path.startswith("model/")}  # fmt: skip
+    assert registered_files(github, version) == as_stored(model_files) != {}, "not reviewed"
+    [build] = [record for record in result.recorded("docker") if "tags" in record]
+    assert image_files(build, "models/") == trained, "the image serves another model"
+    [promotion] = open_promotions(github)
+    assert promotion["title"] == f"Promote {MODEL} version {version} to production"
+
+
+def reviewed_models(github: GitHub, pushed: set[str]) -> dict[str, str]:
+    """The `models` output a pull request's pipeline recorded, from the run-cache entry it
+    pushed (DVC's lock entry for the stage that ran): md5 of each file, by path in models/."""
+    remote = github.dvc_remote.removeprefix(f"s3://{DVC_BUCKET}/")
+    client = s3_client(github.s3_url)
+    entries = [
+        yaml.safe_load(client.get_object(Bucket=DVC_BUCKET, Key=key)["Body"].read())
+        for key in sorted(pushed)
+        if key.startswith(f"{remote}/runs/")
+    ]
+    [models] = [out for entry in entries for out in entry["outs"] if out["path"] == "models"]
+    digest = models["md5"].removesuffix(".dir")
+    listing = client.get_object(
+        Bucket=DVC_BUCKET, Key=f"{remote}/files/md5/{digest[:2]}/{digest[2:]}.dir"
+    )["Body"].read()
+    return {entry["relpath"]: entry["md5"] for entry in json.loads(listing)}

@@ -1,5 +1,6 @@
 """Promotion: the registry follows the environment file, behind a gate, and rolls back by revert."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,7 @@ from {{ cookiecutter.package_name }}.promote import (
     RAN_IN_TAG,
     PromotionRefusedError,
     RegistrationError,
+    fetch_version,
     gate,
     read_environment,
     reconcile,
@@ -140,6 +142,32 @@ def test_a_commit_is_registered_once(trained: Path, tmp_path: Path) -> None:
     if contract.is_classification():
         assert sorted(map(str, model.classes_)) == sorted(contract.labels())
     assert len(model.predict(pd.read_csv(SAMPLE)[contract.feature_columns()].head(2))) == 2
+
+
+def test_a_fetched_version_is_the_registered_model_as_train_wrote_it(
+    trained: Path, tmp_path: Path
+) -> None:
+    ref = RunRef.read(trained / "models" / "run.json")
+    client = MlflowClient(tracking_uri=ref.tracking_uri)
+    name = f"model-{tmp_path.name}"
+    version = register(client, name, ref.run_id, {"git_commit": "aaa"}).version
+    out = tmp_path / "models"
+
+    fetched = fetch_version(client, name, version, out / "model", out / "run.json")
+
+    # the files the run logged, byte for byte, and the run they came from
+    assert files_in(out / "model") == files_in(trained / "models" / "model") != {}
+    assert RunRef.read(out / "run.json") == fetched == replace(ref, model_name=name)
+    with pytest.raises(RegistrationError, match=f"{name} version {version + 1}"):
+        fetch_version(client, name, version + 1, out / "model", out / "run.json")
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
 def test_a_run_missing_from_the_store_is_not_registered(trained: Path, tmp_path: Path) -> None:

@@ -466,6 +466,29 @@ def tag_image_command(
     typer.echo(f"{name} version {version} is served by {digest}")
 
 
+@app.command("fetch-model")
+def fetch_model_command(
+    version: Annotated[int, typer.Option(help="The registered version to fetch.")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="Where the model and run.json go, as train writes them.")
+    ] = Path("models"),
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Write a registered version into OUT_DIR, as train would: what the serving image bakes in."""
+    from {{ cookiecutter.package_name }} import promote, tracking
+    from {{ cookiecutter.package_name }}.train import MODEL_DIR, RUN_FILE
+
+    name = load_params(params_file).mlflow.model_name
+    try:
+        ref = promote.fetch_version(
+            tracking.client(), name, version, out_dir / MODEL_DIR, out_dir / RUN_FILE
+        )
+    except promote.RegistrationError as error:
+        typer.echo(f"Cannot fetch the model: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"Fetched {name} version {version} (run {ref.run_id}) into {out_dir}")
+
+
 @app.command("propose-promotion")
 def propose_promotion_command(
     version: Annotated[int, typer.Option(help="The candidate model version.")],

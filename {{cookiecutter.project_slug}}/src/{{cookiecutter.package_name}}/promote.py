@@ -4,18 +4,22 @@
 runs. Promotion reconciles the registry alias of the same name to that file. It is idempotent
 (a second run changes nothing), and reverting the file's commit moves the alias back.
 
-`gate` is pure; `register`, `tag_image` and `reconcile` talk to the MLflow registry.
+`gate` is pure; `register`, `tag_image`, `fetch_version` and `reconcile` talk to the MLflow
+registry.
 """
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import mlflow
 import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
+from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.tasks import gain
 
 IMAGE_DIGEST_TAG = "image_digest"
@@ -167,6 +171,38 @@ def register(
         name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id
     )
     return Registration(int(version.version), created=True)
+
+
+def fetch_version(
+    client: MlflowClient, name: str, version: int, model_dir: Path, run_file: Path
+) -> tracking.RunRef:
+    """Write version `version` of `name` as training writes a model: its files in `model_dir`,
+    its run in `run_file`. The release builds its image from this, so the image serves the
+    version the registry names, whatever model the checkout's dvc.lock points at."""
+    try:
+        registered = client.get_model_version(name, str(version))
+        run = client.get_run(registered.run_id or "")
+    except MlflowException as error:
+        raise RegistrationError(
+            f"{name} version {version} or its run is not in {client.tracking_uri}: {error}"
+        ) from None
+    shutil.rmtree(model_dir, ignore_errors=True)
+    model_dir.mkdir(parents=True)
+    # The logged model the version was made from, downloaded as train downloads it: the same
+    # files, where `models:/<name>/<version>` would add the registry's name and version.
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=registered.source, tracking_uri=client.tracking_uri, dst_path=str(model_dir)
+    )
+    ref = tracking.RunRef(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        tracking_uri=client.tracking_uri,
+        model_name=name,
+        git_commit=run.data.tags.get("git_commit", "unknown"),
+        data_version=run.data.tags.get("data_version", "unknown"),
+    )
+    ref.write(run_file)
+    return ref
 
 
 def tag_image(client: MlflowClient, name: str, version: int, digest: str) -> None:

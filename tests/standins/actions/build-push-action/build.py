@@ -1,4 +1,5 @@
-"""What the build-push stand-in does: check the Dockerfile's context, record, return a digest."""
+"""What the build-push stand-in does: check the Dockerfile's context, record what goes into the
+image (the md5 of every file copied from the context), and return a digest derived from it all."""
 
 import hashlib
 import json
@@ -15,7 +16,16 @@ missing = [src for line in copies for src in line.split() if not (context / src)
 if missing:
     print(f"::error::the build context lacks {', '.join(missing)}", file=sys.stderr)
     sys.exit(1)
+copied = [
+    path for line in copies for src in line.split()
+    for path in ([context / src] if (context / src).is_file() else (context / src).rglob("*"))
+]  # fmt: skip
 record = {
+    "files": {
+        path.relative_to(context).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
+        for path in sorted(copied)
+        if path.is_file()
+    },
     "tags": [tag for tag in os.environ["TAGS"].split() if tag],
     "push": os.environ["PUSH"] == "true",
     "build_args": dict(
