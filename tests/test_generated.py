@@ -137,6 +137,28 @@ def test_second_run_with_nothing_changed_does_nothing(project: Path) -> None:
     assert len(mlflow_runs(project)) == 1, "a run that trained nothing logged a run"
 
 
+@pytest.mark.parametrize(
+    ("module", "stages"),
+    [("validate.py", {"validate", "train", "evaluate"}),
+     ("cli.py", {"prepare", "validate", "train", "evaluate"})],
+)  # fmt: skip
+def test_a_code_change_reruns_every_stage_that_runs_the_code(
+    project: Path, module: str, stages: set[str]
+) -> None:
+    # given a module of the package edited (DVC sees the file's hash change)
+    path = project / "src" / PACKAGE / module
+    original = path.read_text()
+    path.write_text(original + "\n# Reviewed.\n")
+    try:
+        # when DVC looks at what changed
+        status = json.loads(dvc_json(project, "status"))
+    finally:
+        path.write_text(original)
+
+    # then exactly the stages whose commands run it are out of date
+    assert set(status) == stages
+
+
 def test_the_demos_next_steps_work_as_printed_without_uv_on_path(project: Path) -> None:
     # given `make demo`'s closing summary of this project, and a shell that has no uv
     spec = importlib.util.spec_from_file_location("demo", TEMPLATE / "scripts" / "demo.py")

@@ -55,6 +55,7 @@ COMMON_FILES = {
     "pyproject.toml",
     "tests/conftest.py",
     "tests/data/sample.csv",  # the task's
+    "tests/test_data.py",
     "tests/test_drift.py",
     "tests/test_evaluate.py",
     "tests/test_pipeline.py",
@@ -63,6 +64,7 @@ COMMON_FILES = {
     "tests/test_report.py",
     "tests/test_serve.py",
     "tests/test_settings.py",
+    "tests/test_stages.py",
     "tests/test_validate.py",
     "uv.lock",
 }

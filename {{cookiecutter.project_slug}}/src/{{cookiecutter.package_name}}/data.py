@@ -1,5 +1,9 @@
 """Prepare: load the data as it is and split it into train, test and a drift reference.
 
+A row's split is decided by its content alone: appending rows (a retraining pull request's
+batches) leaves every existing row where it was, so two revisions' test sets share every row
+they both have, and a model is never tested on a row identical to one it was trained on.
+
 The data is the raw file followed by the production batches that retraining pull requests
 snapshotted into data/batches/ (in name order, which is time order). This stage never judges
 the data; the validate stage does. Each row keeps its position in that sequence as the index,
@@ -17,6 +21,7 @@ from {{ cookiecutter.package_name }}.settings import PrepareParams
 ROW_INDEX = "row"  # 0-based data row (header excluded), counted on across the batches
 SPLITS = ("train", "test", "reference")
 BATCH_FILES = "*.csv"
+HASH_BUCKETS = 1_000_000  # a row is in test when its hash falls in the first test_size of these
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,36 @@ def load_data(raw: Path, batches_dir: Path | None, params: PrepareParams) -> pd.
 
 
 def split(frame: pd.DataFrame, params: PrepareParams) -> Splits:
-    """Shuffle with a fixed seed and cut; works on any frame, even an empty or malformed one."""
-    order = np.random.default_rng(params.seed).permutation(len(frame))
-    n_test = round(len(frame) * params.test_size)
-    test = frame.iloc[np.sort(order[:n_test])]
-    train = frame.iloc[np.sort(order[n_test:])]
+    """Each row goes to test or train by a hash of its content (salted with the seed), so rows
+    added later never move a row already there, and identical rows always land together. Works
+    on any frame, even an empty or malformed one."""
+    in_test = row_hashes(frame, params.seed) % HASH_BUCKETS < params.test_size * HASH_BUCKETS
+    test, train = frame[in_test], frame[~in_test]
     n_reference = min(params.reference_size, len(train))
     reference = train.sample(n=n_reference, random_state=params.seed).sort_index()
     return Splits(train=train, test=test, reference=reference)
+
+
+def row_hashes(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """A 64-bit hash of each row's values, the same whatever the other rows: a column that reads
+    as numbers hashes as floats (39 and 39.0 agree, so a batch that turns an integer column into
+    floats moves nothing), any other as text. Column order does not matter."""
+    if frame.columns.empty:
+        return np.zeros(len(frame), dtype=np.uint64)
+    canonical = pd.DataFrame(
+        {str(name): _canonical(frame[name]) for name in sorted(frame.columns, key=str)},
+        index=frame.index,
+    )
+    key = f"{seed:016d}"[-16:]  # pandas' hash key: 16 characters
+    hashed = pd.util.hash_pandas_object(canonical, index=False, hash_key=key)
+    return np.asarray(hashed, dtype=np.uint64)
+
+
+def _canonical(column: pd.Series) -> pd.Series:
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().sum() == column.notna().sum():
+        return numbers.astype("float64")
+    return column.astype("string")
 
 
 def write_splits(splits: Splits, out_dir: Path) -> dict[str, Path]:
