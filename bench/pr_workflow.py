@@ -1,8 +1,10 @@
 """How long a pull request waits for its report: the generated pr.yml under act.
 
 Prints the wall time of the PR workflow's model job for a hyperparameter change, cold (the
-change trains) and warm (the same change again, restored from the DVC remote's run cache), and
-the warm run against a bare `dvc repro` with nothing to do, the floor of any CI run.
+change trains) and warm (the same change again, restored from the DVC remote's run cache), with
+each step's time; the warm run against a bare `dvc repro` with nothing to do, the floor of any
+CI run; and the report alone, split into what scoring the base's model on the same rows and the
+paired bootstrap add.
 
 Usage: python bench/pr_workflow.py   (part of `make bench`)
 """
@@ -20,14 +22,21 @@ sys.path.insert(0, str(TESTS))  # the template tests' harness: act runner and st
 
 from conftest import run  # noqa: E402 (after the path it is found on)
 from standins.github_api import github_api  # noqa: E402
-from workflow_runs import (  # noqa: E402
-    checkout,
-    pull_request_event,
-    run_workflow,
-    trained_repository,
-)
+from workflow_runs import pull_request_event, run_workflow, trained_repository  # noqa: E402
 
 GO_DURATION = re.compile(r"(?:(\d+)m)?([\d.]+)(s|ms|µs)")
+# The same-rows comparison alone, in the project's environment: fetch and score the base's
+# model, then the paired bootstrap.
+SAME_ROWS = """
+import sys, time
+from pathlib import Path
+from {package}.cli import _on_the_same_rows
+from {package}.settings import load_params
+started = time.perf_counter()
+paired, why = _on_the_same_rows(sys.argv[1], load_params(Path("params.yaml")))
+assert paired is not None, why
+print(f"{{time.perf_counter() - started:.2f}} {{paired.resamples}} {{paired.rows}}")
+"""
 
 
 def step_seconds(log: str, names: list[str]) -> dict[str, float]:
@@ -43,7 +52,7 @@ def step_seconds(log: str, names: list[str]) -> dict[str, float]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch_name, github_api() as (api_url, _):
+    with tempfile.TemporaryDirectory() as scratch_name, github_api() as (_, api):
         scratch = Path(scratch_name)
         origin = trained_repository(scratch)
         base = run(origin, "git", "rev-parse", "HEAD").stdout.strip()
@@ -55,27 +64,26 @@ def main() -> None:
         run(origin, "git", "checkout", "--quiet", "main")
 
         event = pull_request_event(1, "tune", head, base)
+        workflow = yaml.safe_load((origin / ".github/workflows/pr.yml").read_text())
+        steps = [step["name"] for step in workflow["jobs"]["model"]["steps"]]
         seconds = {}
         for attempt in ("cold", "warm"):
-            clone = checkout(origin, "tune", scratch / f"ci-{attempt}")
             started = time.perf_counter()
             result = run_workflow(
-                clone,
+                origin,
                 "pr.yml",
                 event,
                 scratch / f"act-{attempt}",
-                api_url=api_url,
+                api=api,
                 job="model",
                 variables={"DVC_REMOTE_URL": str(scratch / f"{origin.name}-dvc-remote")},
             )
             seconds[attempt] = time.perf_counter() - started
             if not result.succeeded:
                 sys.exit(f"the {attempt} run failed:\n{result.log[-4000:]}")
-            training = re.search(r"::set-output:: training=(\w+)", result.log)  # run-pipeline's
+            training = re.search(r"Train stage: (\w+)", result.log)  # run-pipeline says so
             print(f"{attempt}: {seconds[attempt]:6.1f} s  (train stage: "
                   f"{training[1] if training else 'unknown'})")  # fmt: skip
-            workflow = yaml.safe_load((clone / ".github/workflows/pr.yml").read_text())
-            steps = [step["name"] for step in workflow["jobs"]["model"]["steps"]]
             for name, took in step_seconds(result.log, steps).items():
                 print(f"    {took:6.1f} s  {name}")
 
@@ -85,6 +93,19 @@ def main() -> None:
         print(f"bare `dvc repro`, nothing to do: {bare:.1f} s")
         print(f"warm / cold: {seconds['warm'] / seconds['cold']:.2f}")
         print(f"warm workflow / bare dvc repro: {seconds['warm'] / bare:.1f}x")
+
+        # The report alone, on the branch trained here, against main.
+        run(origin, "git", "checkout", "--quiet", "tune")
+        run(origin, "uv", "run", "--frozen", "dvc", "repro")
+        started = time.perf_counter()
+        run(origin, "uv", "run", "--frozen", origin.name, "report", "--base", base)
+        report = time.perf_counter() - started
+        package = origin.name.replace("-", "_")
+        measured = run(origin, "uv", "run", "--frozen", "python", "-c",
+                       SAME_ROWS.format(package=package), base).stdout.split()  # fmt: skip
+        same_rows, resamples, rows = float(measured[0]), int(measured[1]), int(measured[2])
+        print(f"report command: {report:.1f} s, of which the base's model on the same {rows:,} "
+              f"rows and {resamples} paired bootstrap resamples: {same_rows:.1f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

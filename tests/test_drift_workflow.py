@@ -10,6 +10,7 @@ scheduled workflow.
 """
 
 import csv
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,5 +263,15 @@ def test_the_retraining_branch_retrains_and_reports_against_main(github: GitHub)
         assert f"| `{BATCHES}/{name}` | added | — | 2,000 |" in comment, comment
     rows = 48_842 + 2_000 * len(batches)
     assert f"{rows:,} rows meet the contract" in comment
-    assert f"| metric | base `{base[:7]}` | this change | change |" in comment
     assert "Training did not run" not in comment
+    # and main's model and the retrained one are compared on the same rows: this branch's test
+    # split, main's rows and about test_size of the batches' (the split's stability under
+    # appends is the project's own test_data.py)
+    facts = json.loads((result.artifacts / "model-report" / "report.json").read_text())
+    same_rows, recorded = facts["same_rows"], facts["recorded"]
+    assert same_rows is not None, f"not compared on the same rows: {facts['same_rows_note']}"
+    assert same_rows["rows"] == recorded["head"]["rows"] > recorded["base"]["rows"]
+    added_to_test = same_rows["rows"] - recorded["base"]["rows"]
+    assert 0.1 < added_to_test / (2_000 * len(batches)) < 0.3, "not about test_size of the rows"
+    header = f"| metric | base `{base[:7]}` | this change | change | 95% interval | verdict |"
+    assert f"on the same {same_rows['rows']:,} test rows" in comment and header in comment

@@ -278,6 +278,15 @@ def test_report_compares_the_change_with_its_base(project: Path) -> None:
     for name in ("accuracy", "f1"):
         assert f"| {name} | {base_metrics[name]:.4f} | {head_metrics[name]:.4f} |" in markdown
     assert "| `train.model.learning_rate` | `0.1` | `0.3` |" in markdown
+    # and it led with both models on the same rows (the data did not change: the base's own
+    # numbers), which report.json states as the Markdown does
+    facts = json.loads((project / "reports" / "pr" / "report.json").read_text())
+    assert facts["same_rows"] is not None, facts["same_rows_note"]
+    compared = facts["same_rows"]["metrics"]["roc_auc"]
+    assert compared["base"] == pytest.approx(base_metrics["roc_auc"], abs=1e-12)
+    assert compared["candidate"] == pytest.approx(head_metrics["roc_auc"], abs=1e-12)
+    assert f"**{compared['verdict']}**." in markdown.split("\n\n")[1]
+    assert markdown.index("on the same") < markdown.index("each revision recorded")
     for image in ("roc.png", "precision_recall.png", "confusion.png"):
         assert f"]({image})" in markdown
         assert (project / "reports" / "pr" / image).stat().st_size > 0

@@ -55,6 +55,7 @@ COMMON_FILES = {
     "pyproject.toml",
     "tests/conftest.py",
     "tests/data/sample.csv",  # the task's
+    "tests/test_compare.py",
     "tests/test_data.py",
     "tests/test_drift.py",
     "tests/test_evaluate.py",
@@ -72,6 +73,7 @@ PACKAGE_MODULES = (
     "__init__.py",
     "__main__.py",
     "cli.py",
+    "compare.py",
     "contract.py",
     "data.py",
     "drift.py",

@@ -172,16 +172,31 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     assert call["argv"][:3] == ["comment", "update", "--target=pr"]
     assert "--publish=true" in call["argv"]
     comment = call["body"]
-    # the metrics: base from main's metrics.json, this change from the one the job wrote
+    # the metrics: main's model and this change's on the same rows (the data did not change,
+    # so main's recorded metrics are its numbers on them), with an interval and a verdict
     base = json.loads((github.origin / "reports" / "metrics.json").read_text())
     head_metrics = json.loads((result.artifacts / "model-report" / "metrics.json").read_text())
+    facts = json.loads((result.artifacts / "model-report" / "report.json").read_text())
     assert base != head_metrics, "the change should move the metrics"
+    same_rows = facts["same_rows"]
+    assert same_rows is not None, f"not compared on the same rows: {facts['same_rows_note']}"
     for metric in base:
+        compared = same_rows["metrics"][metric]
+        assert compared["base"] == pytest.approx(base[metric], abs=1e-9), metric
+        assert compared["candidate"] == pytest.approx(head_metrics[metric], abs=1e-9), metric
         assert table_value(comment, metric) == (
             round(base[metric], 4),
             round(head_metrics[metric], 4),
         ), metric
-    assert "Gate metric **roc_auc**" in comment
+    gate = same_rows["metrics"]["roc_auc"]
+    low, high = gate["gain_interval"]
+    assert low <= gate["change"] <= high and facts["verdict"] == gate["verdict"]
+    assert (
+        f"Gate metric **roc_auc** on the same {same_rows['rows']:,} test rows: "
+        f"{base['roc_auc']:.4f} with base `{pr.base[:7]}` → **{head_metrics['roc_auc']:.4f}** "
+        f"with this change ({gate['change']:+.4f}, 95% interval {low:+.4f} to {high:+.4f}): "
+        f"**{gate['verdict']}**."
+    ) in comment
     assert "| `train.model.max_iter` | `200` | `120` |" in comment
     assert "train.model.learning_rate" not in comment, "an unchanged parameter is listed"
     # the plots: ROC, precision-recall and confusion matrices, as images that exist

@@ -5,10 +5,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.compare import Change, Paired
 from {{ cookiecutter.package_name }}.report import (
     DataChange,
     Report,
     Results,
+    facts,
     flatten,
     plot_comparisons,
     render,
@@ -62,11 +64,45 @@ def report(**changes: object) -> Report:
     return Report(**(fields | changes))  # type: ignore[arg-type]
 
 
-def test_gate_metric_leads_with_both_values_and_the_verdict() -> None:
-    markdown = render(report(), {})
+def test_the_gate_metric_on_the_same_rows_leads_with_its_interval_and_verdict() -> None:
+    # given both models scored on the same 2,000 rows: roc_auc up, log_loss up (worse)
+    paired = Paired(
+        rows=2000,
+        resamples=200,
+        changes={
+            "roc_auc": Change("roc_auc", 0.9200, 0.9300, low=0.0040, high=0.0150),
+            "log_loss": Change("log_loss", 0.3000, 0.3100, low=-0.0180, high=-0.0030),
+        },
+    )
 
-    assert "Gate metric **roc_auc**: 0.9200 on `abc1234` → **0.9300** here (better" in markdown
-    assert "| **roc_auc** (gate) | 0.9200 | 0.9300 | ▲ +0.0100 ✅ |" in markdown
+    result = report(same_rows=paired, tolerance=0.005)
+    markdown = render(result, {})
+    facts_ = facts(result)
+
+    assert (
+        "Gate metric **roc_auc** on the same 2,000 test rows: 0.9200 with base `abc1234` → "
+        "**0.9300** with this change (+0.0100, 95% interval +0.0040 to +0.0150): **better**."
+    ) in markdown
+    # a loss's change and interval read in its own direction; tolerance is the gate metric's
+    assert "| log_loss | 0.3000 | 0.3100 | +0.0100 | +0.0030 to +0.0180 | worse ⚠️ |" in markdown
+    # each revision's own numbers follow, labelled and not judged
+    assert "### Metrics each revision recorded (on its own test split)" in markdown
+    assert "| **roc_auc** (gate) | 0.9200 | 0.9300 | ▲ +0.0100 |" in markdown
+    assert facts_["verdict"] == "better" and facts_["same_rows"]["rows"] == 2000
+    assert facts_["same_rows"]["metrics"]["log_loss"]["verdict"] == "worse"
+    assert facts_["same_rows"]["metrics"]["roc_auc"]["gain_interval"] == [0.0040, 0.0150]
+
+
+def test_numbers_from_different_rows_get_no_verdict() -> None:
+    markdown = render(report(same_rows_note="the base's model is out of reach"), {})
+
+    assert (
+        "Gate metric **roc_auc**, each model on its own test split: 0.9200 on `abc1234` → "
+        "**0.9300** here (+0.0100). Not measured on the same rows (the base's model is out of "
+        "reach): no verdict."
+    ) in markdown
+    assert "| **roc_auc** (gate) | 0.9200 | 0.9300 | ▲ +0.0100 |" in markdown
+    assert facts(report())["verdict"] is None
 
 
 def test_only_changed_parameters_are_listed() -> None:

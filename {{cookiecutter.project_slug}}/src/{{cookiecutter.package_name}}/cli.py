@@ -4,13 +4,18 @@ Each command imports what it needs when it runs: MLflow and scikit-learn take se
 import, and prepare and validate need neither.
 """
 
+import dataclasses
+import json
 import shutil
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from {{ cookiecutter.package_name }}.settings import DEFAULT_PARAMS, load_params
+from {{ cookiecutter.package_name }}.settings import DEFAULT_PARAMS, Params, load_params
+
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.compare import Paired
 
 app = typer.Typer(
     help="{{ cookiecutter.project_slug }}: prepare, validate, train and evaluate the model.",
@@ -199,11 +204,12 @@ def report_command(
     from {{ cookiecutter.package_name }} import report, revisions, tasks
     from {{ cookiecutter.package_name }}.tracking import RunRef
 
+    params = load_params(params_file)
     run_file = Path("models") / "run.json"
     result = report.Report(
         head=revisions.read_results(None),
         base=revisions.read_results(base),
-        gate_metric=tasks.check_gate_metric(load_params(params_file).evaluate.gate_metric),
+        gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
         commit=commit or revisions.head_commit(),
         tested=revisions.head_commit(),
         validation=revisions.read_json(Path("reports/validation/validation.json")),
@@ -213,15 +219,54 @@ def report_command(
         # Known training means the pipeline just ran: its results are current by construction,
         # and `dvc status` would flag the outputs CI leaves in the remote.
         stale_stages=revisions.stale_stages() if training is None else [],
+        tolerance=params.promote.tolerance,
     )
+    comparable = report.not_comparable(result) is None and not report.validation_failed(result)
+    if result.head is not None and result.base is not None and comparable:
+        why: str | None = "nothing was trained"
+        if training in ("skipped", "failed"):
+            paired = None
+        else:
+            paired, why = _on_the_same_rows(base, params)
+        result = dataclasses.replace(result, same_rows=paired, same_rows_note=why)
     images = report.plot_comparisons(result, out_dir)
     markdown = report.render(result, {name: path.name for name, path in images.items()}, plots_link)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    facts = json.dumps(report.facts(result), indent=2)
+    (out_dir / "report.json").write_text(facts + "\n", encoding="utf-8")
     if Path(revisions.METRICS).exists():  # the numbers behind the report, as evaluate wrote them
         shutil.copyfile(revisions.METRICS, out_dir / "metrics.json")
     typer.echo(markdown)
     typer.echo(f"Report in {out_dir / 'report.md'}", err=True)
+
+
+def _on_the_same_rows(base: str, params: Params) -> "tuple[Paired | None, str | None]":
+    """The base's model and this revision's, both scored on this revision's test split; or
+    None and why not."""
+    import tempfile
+
+    import mlflow
+
+    from {{ cookiecutter.package_name }} import compare, data, evaluate, revisions, validate
+
+    model_dir, test_file = Path(revisions.MODEL), Path(revisions.TEST_SPLIT)
+    if not (model_dir.is_dir() and test_file.is_file()):
+        return None, "this revision's model or test split is not here"
+    test = validate.validated(data.read_split(test_file))
+    with tempfile.TemporaryDirectory(prefix="base-model-") as scratch:
+        base_dir = Path(scratch) / "model"
+        if (why := revisions.fetch_model(base, base_dir)) is not None:
+            return None, why
+        try:
+            scored_base = evaluate.score(
+                mlflow.sklearn.load_model(str(base_dir)), test, params.evaluate
+            )
+        except Exception as error:  # older code, features or labels: not these rows' model
+            return None, f"the base's model cannot score this revision's rows ({error})"
+    candidate = evaluate.score(mlflow.sklearn.load_model(str(model_dir)), test, params.evaluate)
+    paired = compare.paired(scored_base, candidate, params.report.resamples, params.report.seed)
+    return paired, None
 
 
 BAD_BATCH = 2  # `drift`'s exit status for a batch that cannot be judged

@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }}.compare import verdict
 from {{ cookiecutter.package_name }}.tasks import gain
 
 IMAGE_DIGEST_TAG = "image_digest"
@@ -110,7 +111,7 @@ def gate(
         return GateDecision(False, summary)
     worse_by = -gain(metric, before=current, after=candidate)
     summary = f"{metric}: candidate {candidate:.4f}, current {current:.4f}"
-    if worse_by <= tolerance:
+    if verdict(-worse_by, -worse_by, tolerance) != "worse":  # the report's rule, one measurement
         return GateDecision(True, f"{summary}: within the gate (tolerance {tolerance})")
     if override_reason and override_reason.strip():
         return GateDecision(

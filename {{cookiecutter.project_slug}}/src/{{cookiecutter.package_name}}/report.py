@@ -4,12 +4,13 @@ Pure: results in, Markdown and comparison plots out. `revisions.py` reads the re
 revision; the CLI wires the two together.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.compare import Change, Paired, verdict
 from {{ cookiecutter.package_name }}.plots import (
     CURVES,
     plot_confusions,
@@ -17,7 +18,7 @@ from {{ cookiecutter.package_name }}.plots import (
     plot_predicted_against_actual,
     plot_residuals,
 )
-from {{ cookiecutter.package_name }}.tasks import gain
+from {{ cookiecutter.package_name }}.tasks import gain, higher_is_better
 from {{ cookiecutter.package_name }}.tracking import RunRef
 from {{ cookiecutter.package_name }}.validate import ValidationResult, failure_table
 
@@ -82,6 +83,13 @@ class Report:
     # The commit that was checked out and trained, where it is not `commit`: on GitHub, a pull
     # request's merge of its head into its base.
     tested: str | None = None
+    # The base's model and this change's on this change's test rows, or why they were not.
+    same_rows: Paired | None = None
+    same_rows_note: str | None = None
+    tolerance: float = 0.0  # promote.tolerance: how much worse the gate metric may be
+
+    def tolerance_of(self, metric: str) -> float:
+        return self.tolerance if metric == self.gate_metric else 0.0
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -102,7 +110,7 @@ def render(report: Report, images: dict[str, str], plots_link: str | None = None
     shown inline (where images cannot be uploaded next to the Markdown).
     """
     sections = [_headline(report), _staleness(report), _validation(report)]
-    if report.head is not None and not _validation_failed(report):
+    if report.head is not None and not validation_failed(report):
         sections += [_metrics(report), _params(report), _plots(images, plots_link)]
     sections += [_data(report), _provenance(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -123,13 +131,13 @@ def not_comparable(report: Report) -> str | None:
     return None
 
 
-def _validation_failed(report: Report) -> bool:
+def validation_failed(report: Report) -> bool:
     return report.validation is not None and not report.validation["passed"]
 
 
 def _headline(report: Report) -> str:
     title = f"## Model report for `{report.commit[:12]}`"
-    if _validation_failed(report):
+    if validation_failed(report):
         return f"{title}\n\n**The data broke the contract: nothing was trained.**"
     note = TRAINING_NOTES[report.training] if report.training else ""
     if report.head is None:
@@ -148,19 +156,37 @@ def _gate(report: Report) -> str:
             "measured another thing, so its metrics are not set against these and there is no "
             "verdict."
         )
+    if report.same_rows is not None and report.base is not None:
+        change = report.same_rows.changes[report.gate_metric]
+        said = verdict(change.low, change.high, report.tolerance)
+        return (
+            f"Gate metric **{report.gate_metric}** on the same {report.same_rows.rows:,} test "
+            f"rows: {change.base:.4f} with base {base} → **{change.candidate:.4f}** with this "
+            f"change ({_signed(change)}, 95% interval {_interval(change)}): **{said}**."
+        )
     gate = report.head.metrics.get(report.gate_metric)
     if report.base is None or gate is None:
         return f"Compared with {base}."
     before = report.base.metrics.get(report.gate_metric)
     if before is None:
         return f"The base has no `{report.gate_metric}` to compare with."
-    verdict = "better" if gain(report.gate_metric, before, gate) > 0 else "worse"
-    if gate == before:
-        verdict = "unchanged"
     return (
-        f"Gate metric **{report.gate_metric}**: {before:.4f} on {base} → "
-        f"**{gate:.4f}** here ({verdict}, {gate - before:+.4f})."
+        f"Gate metric **{report.gate_metric}**, each model on its own test split: "
+        f"{before:.4f} on {base} → **{gate:.4f}** here ({gate - before:+.4f}). Not measured on "
+        f"the same rows ({report.same_rows_note or 'not scored'}): no verdict."
     )
+
+
+def _signed(change: Change) -> str:
+    """The change in the metric's own direction (a loss that falls shows as negative)."""
+    return f"{change.candidate - change.base:+.4f}"
+
+
+def _interval(change: Change) -> str:
+    """The 95% interval of the change, in the metric's own direction."""
+    sign = 1 if higher_is_better(change.metric) else -1
+    ends = sorted((sign * change.low, sign * change.high))
+    return f"{ends[0]:+.4f} to {ends[1]:+.4f}"
 
 
 def _staleness(report: Report) -> str:
@@ -182,12 +208,91 @@ def _metrics(report: Report) -> str:
         report.head.metrics,
         report.gate_metric,
         labels=(base_label, "this change"),
+        judged=False,
     )
-    sections = [f"### Metrics (test split)\n\n{table}"]
+    sections = [same_rows_table(report, base_label)] if report.same_rows is not None else []
+    heading = (
+        "Metrics each revision recorded (on its own test split)"
+        if report.base is not None and comparable
+        else "Metrics (test split)"
+    )
+    sections.append(f"### {heading}\n\n{table}")
     if report.head.per_class is not None:
         base_classes = report.base.per_class if report.base and comparable else None
         sections.append(per_class_table(base_classes, report.head.per_class))
     return "\n\n".join(sections)
+
+
+def same_rows_table(report: Report, base_label: str) -> str:
+    """Both models on this change's test rows: each metric's change, its 95% interval from the
+    paired bootstrap, and what the interval says."""
+    paired = report.same_rows
+    assert paired is not None
+    lines = [
+        f"### Metrics: both models on the same {paired.rows:,} test rows",
+        "",
+        f"The base's model scored this change's test split; each interval comes from "
+        f"{paired.resamples:,} paired bootstrap resamples of those rows.",
+        "",
+        f"| metric | {base_label} | this change | change | 95% interval | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    names = sorted(paired.changes, key=lambda name: (name != report.gate_metric, name))
+    for name in names:
+        change = paired.changes[name]
+        label = f"**{name}** (gate)" if name == report.gate_metric else name
+        said = verdict(change.low, change.high, report.tolerance_of(name))
+        mark = {"better": " ✅", "worse": " ⚠️"}.get(said, "")
+        lines.append(
+            f"| {label} | {change.base:.4f} | {change.candidate:.4f} | {_signed(change)} | "
+            f"{_interval(change)} | {said}{mark} |"
+        )
+    return "\n".join(lines)
+
+
+def facts(report: Report) -> dict[str, Any]:
+    """What the Markdown shows, as data (reports/pr/report.json): tools and tests read facts."""
+    paired = report.same_rows
+    same_rows: dict[str, Any] | None = None
+    if paired is not None:
+        same_rows = {
+            "rows": paired.rows,
+            "resamples": paired.resamples,
+            "metrics": {
+                name: {
+                    "base": change.base,
+                    "candidate": change.candidate,
+                    "change": change.candidate - change.base,
+                    "gain_interval": [change.low, change.high],
+                    "verdict": verdict(change.low, change.high, report.tolerance_of(name)),
+                }
+                for name, change in paired.changes.items()
+            },
+        }
+    return {
+        "commit": report.commit,
+        "tested": report.tested,
+        "base": report.base.revision if report.base else None,
+        "training": report.training,
+        "gate_metric": report.gate_metric,
+        "tolerance": report.tolerance,
+        "not_comparable": not_comparable(report),
+        "same_rows": same_rows,
+        "same_rows_note": report.same_rows_note if paired is None else None,
+        "verdict": same_rows["metrics"][report.gate_metric]["verdict"] if same_rows else None,
+        "recorded": {  # each revision's metrics on its own test split, and its rows
+            "base": _recorded(report.base),
+            "head": _recorded(report.head),
+        },
+        "data_changes": [asdict(change) for change in report.data_changes],
+    }
+
+
+def _recorded(results: Results | None) -> dict[str, Any] | None:
+    if results is None:
+        return None
+    rows = results.evaluated.get("rows") if results.evaluated else None
+    return {"metrics": results.metrics, "rows": rows}
 
 
 def per_class_table(before: pd.DataFrame | None, after: pd.DataFrame) -> str:
@@ -219,9 +324,14 @@ def _label(text: str) -> str:
 
 
 def metrics_table(
-    before: dict[str, float], after: dict[str, float], gate_metric: str, labels: tuple[str, str]
+    before: dict[str, float],
+    after: dict[str, float],
+    gate_metric: str,
+    labels: tuple[str, str],
+    judged: bool = True,
 ) -> str:
-    """Every metric of `after` against `before`, the gate metric first, gains marked."""
+    """Every metric of `after` against `before`, the gate metric first; gains marked if
+    `judged` (numbers measured on different rows are shown, not judged)."""
     lines = [f"| metric | {labels[0]} | {labels[1]} | change |", "| --- | ---: | ---: | ---: |"]
     for name in sorted(after, key=lambda name: (name != gate_metric, name)):
         value, previous = after[name], before.get(name)
@@ -230,7 +340,9 @@ def metrics_table(
             lines.append(f"| {label} | — | {value:.4f} | new |")
             continue
         arrow = "" if value == previous else ("▲" if value > previous else "▼")
-        mark = "" if value == previous else (" ✅" if gain(name, previous, value) > 0 else " ⚠️")
+        mark = ""
+        if judged and value != previous:
+            mark = " ✅" if gain(name, previous, value) > 0 else " ⚠️"
         lines.append(
             f"| {label} | {previous:.4f} | {value:.4f} | {arrow} {value - previous:+.4f}{mark} |"
         )
@@ -326,7 +438,7 @@ def _provenance(report: Report) -> str:
             f"- Tested as `{report.tested}`: this commit merged into the base, as merging the "
             "pull request would make it"
         )
-    if report.run is not None and not _validation_failed(report):
+    if report.run is not None and not validation_failed(report):
         where = (
             f"[{report.run.run_id}]({report.run.url})"
             if report.run.url

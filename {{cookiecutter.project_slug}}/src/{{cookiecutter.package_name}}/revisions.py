@@ -14,7 +14,7 @@ import dvc.api
 import pandas as pd
 import yaml
 from dvc.api import DVCFileSystem
-from dvc.exceptions import FileMissingError, PathMissingError
+from dvc.exceptions import DvcException, FileMissingError, PathMissingError
 from dvc.repo import Repo
 
 from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
@@ -32,6 +32,8 @@ TABLES = {
     "predictions": f"{PLOTS}/predictions.csv",
 }
 EVALUATED = f"{PLOTS}/task.json"
+MODEL = "models/model"  # train's output (train.MODEL_DIR under the stage's `models`)
+TEST_SPLIT = "data/prepared/test.parquet"
 
 
 def read_results(rev: str | None, root: Path = Path()) -> Results | None:
@@ -159,6 +161,20 @@ def count_rows(path: str, rev: str | None, root: Path) -> int | None:
             return max(sum(1 for _ in handle) - 1, 0)
     except (FileNotFoundError, FileMissingError):
         return None
+
+
+def fetch_model(rev: str, destination: Path, root: Path = Path()) -> str | None:
+    """Copy the model that `rev`'s dvc.lock names into `destination`, from DVC's cache or
+    remote. Returns why it could not (no model at `rev`, or the remote out of reach: a fork's
+    pull request), or None once it is there."""
+    try:
+        fs = DVCFileSystem(repo=str(root), rev=rev)
+        if not fs.isdir(MODEL):
+            return f"`{rev[:12]}` has no trained model"
+        fs.get(MODEL, str(destination), recursive=True)
+    except (DvcException, OSError) as error:  # the remote unreachable, or not configured
+        return f"the base's model could not be fetched from the DVC remote ({error})"
+    return None
 
 
 def revision_exists(rev: str, root: Path = Path()) -> bool:

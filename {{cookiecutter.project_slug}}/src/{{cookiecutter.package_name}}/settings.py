@@ -66,6 +66,11 @@ class PromoteParams(Section):
     tolerance: float = Field(ge=0)
 
 
+class ReportParams(Section):
+    resamples: int = Field(ge=50)  # paired bootstrap resamples behind each 95% interval
+    seed: int
+
+
 class DriftParams(Section):
     batch: str = Field(min_length=1)  # a path, a glob, or a URL fsspec reads
     drift_share: float = Field(gt=0, le=1)
@@ -89,6 +94,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     promote: PromoteParams
+    report: ReportParams
     drift: DriftParams
     mlflow: MlflowParams
 

@@ -98,6 +98,11 @@ class Scored:
     predicted: np.ndarray  # the decided label, or the predicted number
     probabilities: np.ndarray | None = None  # classification: one column per label, in order
 
+    def take(self, rows: np.ndarray) -> "Scored":
+        """The same answers for `rows` (positions, repeats allowed): a bootstrap resample."""
+        probabilities = None if self.probabilities is None else self.probabilities[rows]
+        return Scored(self.actual[rows], self.predicted[rows], probabilities)
+
     def probability_of(self, label: str) -> np.ndarray:
         assert self.probabilities is not None
         return np.asarray(self.probabilities[:, contract.labels().index(label)])
