@@ -92,11 +92,13 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float
 
 
 def post(url: str, payload: object) -> tuple[int, dict[str, object]]:
+    """POST `payload` as JSON; a str is sent as written (JSON's NaN tokens, or not JSON)."""
+    data = payload if isinstance(payload, str) else json.dumps(payload)
     request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+        url, data=data.encode(), headers={"content-type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

@@ -228,6 +228,16 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
         assert post(url, {"records": []})[0] == 422
         oversized, body = post(url, {"records": [record] * 1001})  # MAX_BATCH is 1000
         assert oversized == 422 and "1000" in json.dumps(body), body
+        # hostile input: numbers that are not finite, a megabyte in an unknown field, a body
+        # over the limit; each refused with a short answer, and the server still answers
+        for token in ("NaN", "Infinity", "1e400"):
+            status, body = post(url, json.dumps({"records": [record]}).replace("39", token))
+            assert status == 422 and body["detail"][0]["loc"][-1] == "age", body
+        status, body = post(url, {"records": [{**record, "favourite_colour": "x" * 1_000_000}]})
+        assert status == 422 and len(json.dumps(body)) < 1_000, "the error echoes the input"
+        status, body = post(url, " " * (4 * 1024 * 1024 + 1))  # MAX_BODY_BYTES: 4 MiB
+        assert status == 413, body
+        assert post(url, {"records": [record]})[0] == 200, "the server did not survive"
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert served.returncode in (0, -signal.SIGTERM), served.output
     assert "Application shutdown complete" in served.output, "no graceful shutdown on SIGTERM"

@@ -5,6 +5,7 @@ an integer), so each case breaks the field it names whatever the dataset.
 """
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from conftest import (
     SAMPLE,
@@ -22,9 +24,20 @@ from conftest import (
     required_feature,
 )
 from fastapi.testclient import TestClient
+from pydantic import ValidationError, create_model
 
 from {{ cookiecutter.package_name }} import contract
-from {{ cookiecutter.package_name }}.serve import MAX_BATCH, MicroBatcher, create_app
+from {{ cookiecutter.package_name }}.serve import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    MAX_ERRORS,
+    MAX_TEXT_LENGTH,
+    MicroBatcher,
+    create_app,
+    field_type,
+)
+
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +180,80 @@ def test_an_oversized_batch_gets_422(client: TestClient, records: list[dict[str,
 
     assert response.status_code == 422
     assert "records" in _error_fields(response)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_number_that_is_not_finite_gets_422_naming_the_field(
+    client: TestClient, records: list[dict[str, Any]], token: str
+) -> None:
+    # given a JSON body with the token in the first numeric feature (json.dumps writes NaN)
+    name = contract.numeric_features()[0]
+    records[0][name] = float(token)
+    body = json.dumps({"records": records})
+    if token == "1e400":  # read as infinity, where json.dumps writes Infinity
+        body = body.replace("Infinity", "1e400")
+
+    response = client.post("/predict", content=body, headers=JSON)
+
+    assert response.status_code == 422, response.text
+    assert _error_fields(response) == [name]
+
+
+def test_an_error_quotes_an_excerpt_of_the_input_not_all_of_it(
+    client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    # given a megabyte in a field that does not exist, and in one that does
+    records[0]["favourite_colour"] = "x" * 1_000_000
+    records[1][contract.feature_columns()[0]] = "y" * 1_000_000
+
+    response = client.post("/predict", json={"records": records})
+
+    assert response.status_code == 422
+    assert len(response.content) < 2_000, "the error echoes the input"
+    quoted = {str(error["loc"][-1]): error["input"] for error in response.json()["detail"]}
+    assert quoted["favourite_colour"].endswith("... (1,000,000 characters)")
+
+
+def test_a_batch_of_bad_records_lists_some_errors_and_counts_them_all(
+    client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    bad = [{**records[0], "favourite_colour": "blue"}] * MAX_BATCH
+
+    response = client.post("/predict", json={"records": bad})
+
+    assert response.status_code == 422
+    assert len(response.json()["detail"]) == MAX_ERRORS
+    assert response.json()["errors"] == MAX_BATCH
+
+
+def test_a_body_over_the_limit_gets_413_whether_declared_or_streamed(client: TestClient) -> None:
+    declared = client.post("/predict", content=b" " * (MAX_BODY_BYTES + 1), headers=JSON)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent in chunks until it is too much
+        for _ in range(MAX_BODY_BYTES // 65_536 + 2):
+            yield b" " * 65_536
+
+    streamed = client.post("/predict", content=chunks(), headers=JSON)
+
+    assert declared.status_code == 413 and streamed.status_code == 413, streamed.text
+    assert "MAX_BODY_BYTES" in declared.json()["detail"]
+    assert client.get("/health").status_code == 200
+
+
+def test_free_text_is_bounded_and_listed_values_bound_themselves() -> None:
+    free, _ = field_type(pa.Column(str))
+    listed, _ = field_type(pa.Column(str, pa.Check.isin(["a", "b"])))
+    record = create_model("R", free=(free, ...), listed=(listed, ...))
+
+    with pytest.raises(ValidationError, match="string_too_long"):
+        record(free="z" * (MAX_TEXT_LENGTH + 1), listed="a")
+    assert record(free="z" * MAX_TEXT_LENGTH, listed="b")
+
+
+def test_the_spec_documents_the_refusals(client: TestClient) -> None:
+    responses = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
+
+    assert {"200", "413", "422"} <= set(responses)
 
 
 def test_health_and_version(client: TestClient) -> None:

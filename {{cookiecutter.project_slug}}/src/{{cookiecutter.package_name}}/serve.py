@@ -27,7 +27,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }} import contract, tracking
 from {{ cookiecutter.package_name }}.tasks import ordered_probabilities
@@ -40,6 +43,14 @@ MAX_BATCH = int(os.environ.get("MAX_BATCH", "1000"))
 # How long the first request waits for others: the event loop reads requests only between model
 # calls (which hold the GIL), so without a pause most would miss the call that could take them.
 BATCH_WAIT_SECONDS = float(os.environ.get("BATCH_WAIT_MS", "2")) / 1000
+# Hostile input is refused before it costs memory: a request body larger than this is a 413
+# (a full batch of MAX_BATCH records takes a few hundred kB), a free-text value longer than
+# MAX_TEXT_LENGTH a 422; an error response lists at most MAX_ERRORS errors, each with an excerpt
+# of its input, never the input itself.
+MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(4 * 1024 * 1024)))
+MAX_TEXT_LENGTH = int(os.environ.get("MAX_TEXT_LENGTH", "200"))
+MAX_ERRORS = 20
+EXCERPT_CHARACTERS = 40
 PYTHON_TYPES: dict[str, type] = {"str": str, "int64": int, "float64": float, "bool": bool}
 # pandera's built-in checks that a pydantic field states itself: check name -> field keywords
 BOUNDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -54,16 +65,22 @@ BOUNDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def _field(column: pa.Column) -> tuple[Any, list[pa.Check]]:
-    """The pydantic type of one column, and the checks it could not take over."""
+def field_type(column: pa.Column) -> tuple[Any, list[pa.Check]]:
+    """The pydantic type of one column, and the checks it could not take over. Numbers must be
+    finite (JSON's NaN and Infinity, and 1e400, are refused); free text is bounded in length."""
     python_type: Any = PYTHON_TYPES[str(column.dtype)]
     bounds: dict[str, Any] = {}
+    if python_type is float:
+        bounds["allow_inf_nan"] = False
+    if python_type is str:
+        bounds["max_length"] = MAX_TEXT_LENGTH
     residual = []
     for check in column.checks:
         if check.name in BOUNDS:
             bounds |= BOUNDS[check.name](check.statistics)
         elif check.name == "isin":
             python_type = Literal[tuple(check.statistics["allowed_values"])]
+            bounds.pop("max_length", None)  # the allowed values bound it
         else:
             residual.append(check)
     annotated = Annotated[python_type, Field(**bounds)] if bounds else python_type
@@ -74,7 +91,7 @@ def record_model() -> type[BaseModel]:
     """One request record: every feature of the contract, typed and checked as it says."""
     columns = contract.columns()
     fields: dict[str, Any] = {
-        name: (_field(columns[name])[0], ...) for name in contract.feature_columns()
+        name: (field_type(columns[name])[0], ...) for name in contract.feature_columns()
     }
     config = ConfigDict(extra="forbid", strict=True)  # "40" is not an age; a typo is not a field
     model: type[BaseModel] = create_model("Record", __config__=config, **fields)
@@ -84,7 +101,7 @@ def record_model() -> type[BaseModel]:
 def residual_checks() -> pa.DataFrameSchema | None:
     """The contract's checks that the request model cannot state (custom ones), if any."""
     columns = contract.columns()
-    residual = {name: _field(columns[name])[1] for name in contract.feature_columns()}
+    residual = {name: field_type(columns[name])[1] for name in contract.feature_columns()}
     kept = {name: columns[name].set_checks(checks) for name, checks in residual.items() if checks}
     return pa.DataFrameSchema(kept) if kept else None
 
@@ -222,6 +239,8 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
             await worker
 
     app = FastAPI(title="{{ cookiecutter.project_slug }}", lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _refuse)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -232,7 +251,7 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
         provenance: dict[str, str] = request.app.state.provenance
         return provenance
 
-    @app.post("/predict")
+    @app.post("/predict", responses=REFUSALS)
     async def predict(body: PredictRequest, request: Request) -> PredictResponse:
         records: list[BaseModel] = body.records  # Record is built at import: mypy can't see it
         rows = [record.model_dump() for record in records]
@@ -242,6 +261,73 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
         return PredictResponse(predictions=[_prediction(answer) for answer in answers])
 
     return app
+
+
+class Refusal(BaseModel):
+    detail: list[dict[str, Any]] = Field(
+        description=f"at most {MAX_ERRORS} errors: where (loc), what (type, msg), an excerpt"
+    )
+    errors: int = Field(description="how many errors there were in all")
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    413: {"description": f"The request body is over {MAX_BODY_BYTES:,} bytes"},
+    422: {"model": Refusal, "description": "A record breaks the contract"},
+}
+
+
+async def _refuse(request: Request, error: Exception) -> JSONResponse:
+    """A 422 that names each field and what is wrong, with a short excerpt of the input: the
+    default echoes all of it, and cannot write NaN or Infinity (a 500)."""
+    assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    shown = [
+        {
+            "loc": list(entry["loc"]),
+            "type": entry["type"],
+            "msg": entry["msg"],
+            "input": excerpt(entry.get("input")),
+        }
+        for entry in errors[:MAX_ERRORS]
+    ]
+    return JSONResponse(status_code=422, content={"detail": shown, "errors": len(errors)})
+
+
+def excerpt(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= EXCERPT_CHARACTERS:
+        return text
+    return f"{text[:EXCERPT_CHARACTERS]}... ({len(text):,} characters)"
+
+
+class BodyLimit:
+    """Refuse a request body over `max_bytes` with a 413: by its Content-Length before reading
+    it or, sent in chunks, as soon as it grows past it, so nothing larger is read into memory.
+    Pure ASGI, since Starlette has no body limit of its own."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+        self.detail = f"the request body is over {max_bytes:,} bytes (MAX_BODY_BYTES)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse({"detail": self.detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:  # FastAPI passes an HTTPException on as it is
+                raise HTTPException(status_code=413, detail=self.detail)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _prediction(answer: np.ndarray) -> dict[str, Any]:
