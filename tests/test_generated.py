@@ -4,6 +4,7 @@ The tests share one project and run in file order, each building on the state th
 left, as a user's session would: set up, check, run, run again, change a parameter, break data.
 """
 
+import csv
 import importlib.util
 import json
 import os
@@ -404,3 +405,26 @@ def test_clean_checkout_restores_the_good_data(project: Path) -> None:
     run(project, "uv", "run", "--frozen", "dvc", "checkout", "--force")
     status = run(project, "uv", "run", "--frozen", "dvc", "status")
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
+
+
+def test_a_nullable_column_emptied_by_a_bad_export_stops_the_pipeline(project: Path) -> None:
+    # given the raw data with every value of workclass (nullable in the contract) gone
+    raw = project / "data" / "raw" / "adult.csv"
+    with raw.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    emptied = rows[0].index("workclass")
+    with raw.open("w", newline="") as handle:
+        csv.writer(handle).writerows([rows[0], *([*row[:emptied], "", *row[emptied + 1 :]]
+                                                for row in rows[1:])])  # fmt: skip
+
+    # when the pipeline runs
+    completed = run(project, "uv", "run", "--frozen", "dvc", "repro", check=False)
+
+    # then validate fails on the share of nulls (params.yaml's validate.max_null_share)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and "Running stage 'train'" not in output
+    ceiling = "| workclass | nulls in 100.0% of rows, over validate.max_null_share 0.5 | 48,842 |"
+    assert ceiling in output, output[-3000:]
+
+    # and checking out undoes it
+    run(project, "uv", "run", "--frozen", "dvc", "checkout", "--force")

@@ -233,7 +233,11 @@ def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) 
     [call] = result.cml_calls
     assert "--publish=false" in call["argv"], "images published without being asked to"
     assert "Training did not run: nothing that feeds the model changed" in call["body"]
-    assert "(unchanged, +0.0000)" in call["body"]
+    # and, nothing having been trained, it gives no verdict
+    no_verdict = "here (+0.0000). Not measured on the same rows (nothing was trained): no verdict."
+    assert no_verdict in call["body"]
+    facts = json.loads((result.artifacts / "model-report" / "report.json").read_text())
+    assert facts["verdict"] is None and facts["same_rows_note"] == "nothing was trained"
     assert "![" not in call["body"], "an unpublished image would show broken"
     assert "/actions/runs/" in call["body"], "the plots are not linked"
 

@@ -13,6 +13,7 @@ import pytest
 from conftest import RunCli, bounded_feature, integer_feature, required_feature
 
 from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }}.validate import null_shares
 
 Breakage = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str, int | None]]
 ROW = 3  # the row each case breaks, as a 0-based data row of the CSV
@@ -183,3 +184,17 @@ def test_a_declared_label_that_never_occurs_fails_validation(
 
     assert result.exit_code == 1, result.output
     assert f"declared label never occurs: {missing!r}" in result.output
+
+
+def test_a_column_over_the_null_ceiling_fails_with_its_rows() -> None:
+    frame = pd.DataFrame({"mostly_empty": [1.0, None, None, None], "fine": [None, 1, 2, 3]})
+
+    [failure] = null_shares(frame, ["mostly_empty", "fine"], ceiling=0.5, max_examples=2)
+
+    assert (failure.column, failure.failing_rows) == ("mostly_empty", 3)
+    assert failure.check == "nulls in 75.0% of rows, over validate.max_null_share 0.5"
+    assert [(example.row, example.value) for example in failure.examples] == [
+        (1, "null"),
+        (2, "null"),
+    ]
+    assert null_shares(frame, ["mostly_empty", "fine"], ceiling=1.0, max_examples=2) == []

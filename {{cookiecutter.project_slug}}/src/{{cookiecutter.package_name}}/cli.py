@@ -89,7 +89,9 @@ def validate_command(
     from {{ cookiecutter.package_name }} import data, validate
 
     params = load_params(params_file).validate_
-    result = validate.check(data.read_every_row(prepared_dir), max_examples=params.max_examples)
+    result = validate.check(
+        data.read_every_row(prepared_dir), params.max_examples, params.max_null_share
+    )
     json_path, markdown_path = validate.write_summary(result, source, out_dir)
     typer.echo(markdown_path.read_text(encoding="utf-8"))
     if not result.passed:

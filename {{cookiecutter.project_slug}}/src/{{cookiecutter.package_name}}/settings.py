@@ -32,6 +32,7 @@ class PrepareParams(Section):
 
 class ValidateParams(Section):
     max_examples: int = Field(gt=0)
+    max_null_share: float = Field(gt=0, le=1)  # of a nullable column; 1 turns the check off
 
 
 class ModelParams(Section):

@@ -64,7 +64,7 @@ class ValidationResult:
         return cls(rows=payload["rows"], failures=failures)
 
 
-def check(frame: pd.DataFrame, max_examples: int) -> ValidationResult:
+def check(frame: pd.DataFrame, max_examples: int, max_null_share: float = 1.0) -> ValidationResult:
     """Validate lazily, so one run reports every problem rather than the first."""
     if contract.problems():
         failures = [Failure(CONTRACT, problem, 0, []) for problem in contract.problems()]
@@ -78,7 +78,25 @@ def check(frame: pd.DataFrame, max_examples: int) -> ValidationResult:
         return ValidationResult(
             rows=len(frame), failures=summarize(errors.failure_cases, max_examples)
         )
-    return ValidationResult(rows=len(frame), failures=missing_labels(frame))
+    nullable = [name for name in contract.feature_columns() if contract.columns()[name].nullable]
+    too_null = null_shares(frame, nullable, max_null_share, max_examples)
+    return ValidationResult(rows=len(frame), failures=missing_labels(frame) + too_null)
+
+
+def null_shares(
+    frame: pd.DataFrame, columns: list[str], ceiling: float, max_examples: int
+) -> list[Failure]:
+    """One failure per column whose share of nulls is over `ceiling` (validate.max_null_share):
+    a column the contract lets be null can still be emptied by a broken export, and a model
+    trained on it would learn nothing from it, silently."""
+    failures = []
+    for name in columns:
+        nulls = frame[name].isna()
+        if len(frame) and nulls.mean() > ceiling:
+            rows = [Example(int(row), "null") for row in frame.index[nulls][:max_examples]]
+            check = f"nulls in {nulls.mean():.1%} of rows, over validate.max_null_share {ceiling:g}"
+            failures.append(Failure(name, check, int(nulls.sum()), rows))
+    return failures
 
 
 def missing_labels(frame: pd.DataFrame) -> list[Failure]:
