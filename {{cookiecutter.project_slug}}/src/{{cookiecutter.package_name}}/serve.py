@@ -50,6 +50,7 @@ BATCH_WAIT_SECONDS = float(os.environ.get("BATCH_WAIT_MS", "2")) / 1000
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(4 * 1024 * 1024)))
 MAX_TEXT_LENGTH = int(os.environ.get("MAX_TEXT_LENGTH", "200"))
 MAX_ERRORS = 20
+DRAIN_FACTOR = 8  # a body over the limit is read and dropped up to this many times the limit
 EXCERPT_CHARACTERS = 40
 PYTHON_TYPES: dict[str, type] = {"str": str, "int64": int, "float64": float, "bool": bool}
 # pandera's built-in checks that a pydantic field states itself: check name -> field keywords
@@ -315,6 +316,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._drain(receive, more=True)
             await JSONResponse({"detail": self.detail}, status_code=413)(scope, receive, send)
             return
         received = 0
@@ -324,10 +326,21 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:  # FastAPI passes an HTTPException on as it is
+                await self._drain(receive, more=message.get("more_body", False))
                 raise HTTPException(status_code=413, detail=self.detail)
             return message
 
         await self.app(scope, counted, send)
+
+    async def _drain(self, receive: Receive, more: bool) -> None:
+        """Read the rest of the body and drop it, up to DRAIN_FACTOR times the limit: a server
+        that answers while the client still sends resets the connection, and the client sees
+        the reset, never the 413."""
+        drained = 0
+        while more and drained < DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            drained += len(message.get("body", b""))
+            more = message["type"] == "http.request" and message.get("more_body", False)
 
 
 def _prediction(answer: np.ndarray) -> dict[str, Any]:
