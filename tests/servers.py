@@ -78,6 +78,12 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# deploy/mlflow/'s entry point in the project's locked `tracking-server` environment, as its
+# README runs it from a clone: add "server" or "upgrade".
+MLFLOW_ENTRYPOINT = ("uv", "run", "--frozen", "--only-group", "tracking-server",
+                     "deploy/mlflow/entrypoint.sh")  # fmt: skip
+
+
 class TrackingServer:
     """The project's MLflow tracking server as deploy/mlflow/ runs it: its entry point in the
     project's locked `tracking-server` environment, on a loopback port that survives restarts."""
@@ -98,8 +104,7 @@ class TrackingServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = ["uv", "run", "--frozen", "--only-group", "tracking-server",
-                   "deploy/mlflow/entrypoint.sh", "server"]  # fmt: skip
+        command = [*MLFLOW_ENTRYPOINT, "server"]
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.project, env=self.env, stdout=log, stderr=log,

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import PROJECT_ENV, bake, run
 from servers import (
+    MLFLOW_ENTRYPOINT,
     TrackingServer,
     free_port,
     mlflow_server,
@@ -33,8 +34,6 @@ MODEL = "income-classifier"  # the default answers' model and experiment name
 BUCKET = "mlflow"
 TRAIN = ("data/prepared/train.parquet", "reports/validation/validation.json")
 CLIENTS = 4
-ENTRYPOINT = ("uv", "run", "--frozen", "--only-group", "tracking-server",
-              "deploy/mlflow/entrypoint.sh")  # fmt: skip
 # A team moving from the last MLflow 2 meets the largest migration there is, and what it wrote
 # (a run with a metric, a registered version of it) must come through.
 OLDER_MLFLOW = "mlflow==2.22.1"
@@ -200,7 +199,7 @@ def test_the_server_entry_point_names_what_is_missing(team: Team) -> None:
     unset = dict(team.server.env)
     del unset["MLFLOW_ARTIFACTS_DESTINATION"]
     refused = subprocess.run(
-        [*ENTRYPOINT, "server"], cwd=team.project, env=unset, capture_output=True, text=True,
+        [*MLFLOW_ENTRYPOINT, "server"], cwd=team.project, env=unset, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
     assert refused.returncode != 0
@@ -228,7 +227,7 @@ def test_a_database_an_older_mlflow_made_is_refused_until_upgraded_in_place(
         # when this project's server starts on it, it refuses, naming the upgrade (the README's
         # promise): MLflow's own server would start and migrate it unasked
         server = subprocess.Popen(
-            [*ENTRYPOINT, "server"], cwd=team.project, env=env, stdout=subprocess.PIPE,
+            [*MLFLOW_ENTRYPOINT, "server"], cwd=team.project, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         try:
@@ -242,8 +241,8 @@ def test_a_database_an_older_mlflow_made_is_refused_until_upgraded_in_place(
 
         # and after the entry point's upgrade, a server on it serves the run and the version
         upgraded = subprocess.run(
-            [*ENTRYPOINT, "upgrade"], cwd=team.project, env=env, capture_output=True, text=True,
-            timeout=300, check=False,
+            [*MLFLOW_ENTRYPOINT, "upgrade"], cwd=team.project, env=env, capture_output=True,
+            text=True, timeout=300, check=False,
         )  # fmt: skip
         assert upgraded.returncode == 0, upgraded.stderr[-4000:]
         with mlflow_server(
