@@ -96,9 +96,11 @@ def test_a_table_put_in_by_the_readme_tests_and_trains(project: Path, table: str
     # 4. a few hundred real rows for the tests
     write_sample(BYOD / f"{table}.csv", project / "tests" / "data" / "sample.csv")
 
-    # then the project's own tests pass, and so does the pipeline, with the task's metrics
+    # then the project's own tests pass, none skipped for what this contract lacks, and so does
+    # the pipeline, with the task's metrics
     tested = run(project, "make", "test")
     assert " passed" in tested.stdout and " failed" not in tested.stdout
+    assert " skipped" not in tested.stdout, tested.stdout[-2000:]
     ran = run(project, "make", "run")
     assert "Running stage 'train'" in ran.stdout
     produced = json.loads((project / "reports" / "metrics.json").read_text())

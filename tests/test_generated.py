@@ -104,6 +104,7 @@ def test_make_check_passes(project: Path) -> None:
 def test_the_projects_own_tests_pass(project: Path) -> None:
     completed = run(project, "make", "test")
     assert " passed" in completed.stdout and " failed" not in completed.stdout
+    assert " skipped" not in completed.stdout, "a case tests nothing in this project"
 
 
 def test_pipeline_runs_end_to_end(project: Path) -> None:

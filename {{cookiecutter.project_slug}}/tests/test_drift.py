@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, RunCli, integer_feature
+from conftest import ROOT, RunCli, numeric_feature
 
 from {{ cookiecutter.package_name }} import contract
 from {{ cookiecutter.package_name }}.drift import (
@@ -37,12 +37,16 @@ def reference(sample: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture
 def shift(sample: pd.DataFrame) -> tuple[str, float]:
-    """A numeric feature with a spread, and a shift of two of its standard deviations."""
-    for name in contract.numeric_features():
-        values = pd.to_numeric(sample[name], errors="coerce").dropna()
-        if values.nunique() >= 5:
-            return name, 2 * float(values.std())
-    pytest.skip("the contract has no numeric feature with five or more values")
+    """The numeric feature with the most distinct values, and a shift of two of its standard
+    deviations (every task's contract has one: the drift checks need a number that moves)."""
+    spread = {
+        name: pd.to_numeric(sample[name], errors="coerce").dropna()
+        for name in contract.numeric_features()
+    }
+    assert spread, "the drift tests shift a numeric feature, and the contract has none"
+    name = max(spread, key=lambda column: spread[column].nunique())
+    assert spread[name].nunique() >= 5, f"{name} has too few values to shift: {spread[name]}"
+    return name, 2 * float(spread[name].std())
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ def test_the_dataset_verdict_follows_the_drift_share(
 
 
 def _wrong_type(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    name = integer_feature()
+    name = numeric_feature()
     return frame.assign(**{name: "forty"}), name
 
 
