@@ -202,6 +202,10 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     # the plots: ROC, precision-recall and confusion matrices, as images that exist
     assert set(call["images"]) == {"roc.png", "precision_recall.png", "confusion.png"}
     assert all(call["images"].values()), f"an image the comment shows is missing: {call}"
+    # and the job summary, where nothing is uploaded, is the same report with the plots linked
+    summary = result.summary("Validate, train and report")
+    assert "](roc.png)" not in summary and "/actions/runs/" in summary, summary
+    assert summary.split("\n\n")[:2] == comment.split("\n\n")[:2], "two reports, not one"
     assert logged["id"] in comment, "the comment does not name the MLflow run"
     assert comment.startswith(f"## Model report for `{head[:12]}`"), "not the PR's commit"
     assert f"- Commit: `{head}`" in comment

@@ -18,23 +18,24 @@ if ! git rev-parse --verify --quiet "$REPORT_BASE^{commit}" >/dev/null; then
 fi
 
 report_dir=reports/pr
-args=(report --base "$REPORT_BASE" --out-dir "$report_dir")
+# Images show inline only where they are uploaded (the comment, with publishing on). The job
+# summary and an unpublished comment link to this run, where the artifact holds them. One run
+# writes both, so the same-rows comparison is computed once.
+run_url="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"
+args=(report --base "$REPORT_BASE" --out-dir "$report_dir" --plots-link "$run_url")
 if [[ -n "$REPORT_HEAD" ]]; then
   args+=(--commit "$REPORT_HEAD")
 fi
 if [[ -n "$REPORT_TRAINING" ]]; then
   args+=(--training "$REPORT_TRAINING")
 fi
-# Images show inline only where they are uploaded (the comment, with publishing on). The job
-# summary and an unpublished comment link to this run, where the artifact holds them.
-run_url="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"
-summary_args=("${args[@]}" --plots-link "$run_url")
+comment_shows_plots=false
 if [[ "$REPORT_COMMENT" == "true" && "$REPORT_PUBLISH_IMAGES" == "true" ]]; then
-  "$REPORT_CLI" "${args[@]}" >/dev/null
-  cp "$report_dir/report.md" "$report_dir/comment.md"
+  comment_shows_plots=true
+  args+=(--shown-plots-copy "$report_dir/comment.md")
 fi
-"$REPORT_CLI" "${summary_args[@]}" >/dev/null
-if [[ ! -f "$report_dir/comment.md" ]]; then
+"$REPORT_CLI" "${args[@]}" >/dev/null
+if [[ "$comment_shows_plots" == "false" ]]; then
   cp "$report_dir/report.md" "$report_dir/comment.md"
 fi
 

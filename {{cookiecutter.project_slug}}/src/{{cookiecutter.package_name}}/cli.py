@@ -193,6 +193,13 @@ def report_command(
         str | None,
         typer.Option(help="Link the plots here instead of showing them (images not uploaded)."),
     ] = None,
+    shown_plots_copy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the report with its plots shown, not linked, to this file: the "
+            "comment whose images CML uploads, from the same run as the linked summary."
+        ),
+    ] = None,
     commit: Annotated[
         str | None,
         typer.Option(
@@ -232,9 +239,12 @@ def report_command(
             paired, why = _on_the_same_rows(base, params)
         result = dataclasses.replace(result, same_rows=paired, same_rows_note=why)
     images = report.plot_comparisons(result, out_dir)
-    markdown = report.render(result, {name: path.name for name, path in images.items()}, plots_link)
+    image_names = {name: path.name for name, path in images.items()}
+    markdown = report.render(result, image_names, plots_link)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    if shown_plots_copy is not None:
+        shown_plots_copy.write_text(report.render(result, image_names, None), encoding="utf-8")
     facts = json.dumps(report.facts(result), indent=2)
     (out_dir / "report.json").write_text(facts + "\n", encoding="utf-8")
     if Path(revisions.METRICS).exists():  # the numbers behind the report, as evaluate wrote them

@@ -142,14 +142,18 @@ def _binary(scored: Scored) -> dict[str, Any]:
     is_positive = scored.actual == positive
     score = scored.probability_of(positive)
     decided = scored.predicted == positive
+    # one confusion matrix for all three: the bootstrap computes them hundreds of times
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        is_positive, decided, average="binary", zero_division=0
+    )
     return {
         "roc_auc": metrics.roc_auc_score(is_positive, score),
         "average_precision": metrics.average_precision_score(is_positive, score),
         "log_loss": metrics.log_loss(is_positive, score, labels=[False, True]),
         "accuracy": metrics.accuracy_score(is_positive, decided),
-        "precision": metrics.precision_score(is_positive, decided, zero_division=0),
-        "recall": metrics.recall_score(is_positive, decided, zero_division=0),
-        "f1": metrics.f1_score(is_positive, decided, zero_division=0),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
     }
 
 
