@@ -198,6 +198,10 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
         f"**{gate['verdict']}**."
     ) in comment
     assert "| `train.model.max_iter` | `200` | `120` |" in comment
+    # validation counted the repeated rows, and the comment says what report.json holds
+    repeats = facts["validation"]["repeats"]
+    assert f"{repeats['duplicate_rows']:,} rows (" in comment
+    assert f"of the {repeats['test_rows']:,} test rows" in comment
     assert "train.model.learning_rate" not in comment, "an unchanged parameter is listed"
     # the plots: ROC, precision-recall and confusion matrices, as images that exist
     assert set(call["images"]) == {"roc.png", "precision_recall.png", "confusion.png"}

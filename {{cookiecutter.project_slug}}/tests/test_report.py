@@ -112,6 +112,21 @@ def test_only_changed_parameters_are_listed() -> None:
     assert "train.seed" not in markdown
 
 
+def test_passed_validation_counts_the_repeated_rows_in_markdown_and_json() -> None:
+    repeats = {"duplicate_rows": 123, "test_rows": 200, "test_rows_seen_in_training": 9}
+    validation = {"passed": True, "rows": 1000, "source": "data.csv", "failures": []}
+
+    shown = report(validation=validation | {"repeats": repeats})
+
+    assert (
+        "✅ 1,000 rows meet the contract. 123 rows (12.3%) copy an earlier row; 9 of the 200 "
+        "test rows (4.5%) have the features of a training row."
+    ) in render(shown, {})
+    assert facts(shown)["validation"] == {"passed": True, "rows": 1000, "repeats": repeats}
+    # a base written before repeats were counted still renders
+    assert "✅ 1,000 rows meet the contract.\n" in render(report(validation=validation), {}) + "\n"
+
+
 def test_failed_validation_says_nothing_was_trained_and_lists_the_rows() -> None:
     failed = {
         "passed": False,

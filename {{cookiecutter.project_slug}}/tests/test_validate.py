@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import RunCli, bounded_feature, numeric_feature, required_feature
+from conftest import ROOT, RunCli, bounded_feature, numeric_feature, required_feature
 
 from {{ cookiecutter.package_name }} import contract
-from {{ cookiecutter.package_name }}.validate import null_shares
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.validate import Repeats, check_splits, null_shares
+
+PARAMS = load_params(ROOT / "params.yaml").validate_
 
 Breakage = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str | None, int | None]]
 ROW = 3  # the row each case breaks, as a 0-based data row of the CSV
@@ -156,7 +159,12 @@ def test_valid_data_passes(sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
     result = run_cli("validate", "prepared", "reports")
 
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "reports" / "validation.json").read_text())["passed"] is True
+    summary = json.loads((tmp_path / "reports" / "validation.json").read_text())
+    assert summary["passed"] is True
+    # the repeats are counted even when under their ceilings, and the summary says them
+    repeats = summary["repeats"]
+    assert repeats["test_rows"] == len(pd.read_parquet(tmp_path / "prepared" / "test.parquet"))
+    assert f"{repeats['duplicate_rows']:,} rows" in result.output
 
 
 def test_training_refuses_data_that_failed_validation(
@@ -212,3 +220,48 @@ def test_a_column_over_the_null_ceiling_fails_with_its_rows() -> None:
         (2, "null"),
     ]
     assert null_shares(frame, ["mostly_empty", "fine"], ceiling=1.0, max_examples=2) == []
+
+
+def _splits_with_repeats(sample: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Distinct rows split in two, then two exact copies of training row 0 appended to
+    training, and test rows 0 and 1 given the features of training rows 1 and 2 (and another
+    target: the same features, not the same row)."""
+    target = contract.target()
+    distinct = sample.drop_duplicates(subset=contract.feature_columns()).reset_index(drop=True)
+    train, test = distinct.iloc[:100].copy(), distinct.iloc[100:150].copy()
+    copies = train.iloc[[0, 0]].set_axis([1000, 1001])
+    seen = train.iloc[[1, 2]]
+    seen = seen.assign(**{target: [_another_target(value) for value in seen[target]]})
+    test = pd.concat([seen.set_axis(test.index[:2]), test.iloc[2:]])
+    return pd.concat([train, copies]), test
+
+
+def _another_target(value: str | float) -> str | float:
+    if contract.is_classification():
+        return next(label for label in contract.labels() if label != value)
+    return float(value) + 1
+
+
+def test_duplicates_and_test_rows_seen_in_training_are_counted(sample: pd.DataFrame) -> None:
+    train, test = _splits_with_repeats(sample)
+
+    result = check_splits(
+        train, test, PARAMS.model_copy(update={"max_duplicate_share": 1.0, "max_seen_share": 1.0})
+    )
+
+    assert result.passed, result.failures
+    assert result.repeats == Repeats(duplicate_rows=2, test_rows=50, test_rows_seen_in_training=2)
+
+
+def test_repeats_over_their_ceilings_fail_with_their_rows(sample: pd.DataFrame) -> None:
+    train, test = _splits_with_repeats(sample)
+
+    result = check_splits(
+        train, test, PARAMS.model_copy(update={"max_duplicate_share": 0.01, "max_seen_share": 0.01})
+    )
+
+    duplicates, seen = result.failures
+    assert duplicates.check.startswith("duplicate rows: 1.3% repeat an earlier row, over ")
+    assert [example.row for example in duplicates.examples] == [1000, 1001]
+    assert seen.check.startswith("test rows seen in training: 4.0% of the test split have ")
+    assert [example.row for example in seen.examples] == list(test.index[:2])

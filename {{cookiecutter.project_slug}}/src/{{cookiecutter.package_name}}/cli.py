@@ -89,9 +89,8 @@ def validate_command(
     from {{ cookiecutter.package_name }} import data, validate
 
     params = load_params(params_file).validate_
-    result = validate.check(
-        data.read_every_row(prepared_dir), params.max_examples, params.max_null_share
-    )
+    train, test = (data.read_split(prepared_dir / f"{name}.parquet") for name in ("train", "test"))
+    result = validate.check_splits(train, test, params)
     json_path, markdown_path = validate.write_summary(result, source, out_dir)
     typer.echo(markdown_path.read_text(encoding="utf-8"))
     if not result.passed:

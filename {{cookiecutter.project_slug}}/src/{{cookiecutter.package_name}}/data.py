@@ -102,9 +102,3 @@ def write_splits(splits: Splits, out_dir: Path) -> dict[str, Path]:
 
 def read_split(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
-
-
-def read_every_row(prepared_dir: Path) -> pd.DataFrame:
-    """Train and test together (reference is a sample of train): the raw file, in its order."""
-    splits = [read_split(prepared_dir / f"{name}.parquet") for name in ("train", "test")]
-    return pd.concat(splits).sort_index()

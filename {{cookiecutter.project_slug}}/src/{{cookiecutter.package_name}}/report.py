@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.plots import (
 )
 from {{ cookiecutter.package_name }}.tasks import gain, higher_is_better
 from {{ cookiecutter.package_name }}.tracking import RunRef
-from {{ cookiecutter.package_name }}.validate import ValidationResult, failure_table
+from {{ cookiecutter.package_name }}.validate import ValidationResult, describe_repeats, failure_table
 
 # What `dvc repro` did with the train stage in this run (the run-pipeline action says so).
 Training = Literal["ran", "restored", "skipped", "failed"]
@@ -285,7 +285,15 @@ def facts(report: Report) -> dict[str, Any]:
             "head": _recorded(report.head),
         },
         "data_changes": [asdict(change) for change in report.data_changes],
+        "validation": _validated(report.validation),
     }
+
+
+def _validated(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validation's verdict and its counts, as the report shows them."""
+    if summary is None:
+        return None
+    return {"passed": summary["passed"], "rows": summary["rows"], "repeats": summary.get("repeats")}
 
 
 def _recorded(results: Results | None) -> dict[str, Any] | None:
@@ -399,9 +407,10 @@ def _validation(report: Report) -> str:
     summary = report.validation
     if summary is None:
         return ""
-    if summary["passed"]:
-        return f"### Data validation\n\n✅ {summary['rows']:,} rows meet the contract."
     result = ValidationResult.from_json(summary)
+    if summary["passed"]:
+        repeats = f" {describe_repeats(result.repeats, result.rows)}" if result.repeats else ""
+        return f"### Data validation\n\n✅ {summary['rows']:,} rows meet the contract.{repeats}"
     lines = [
         "### Data validation failed ❌",
         "",

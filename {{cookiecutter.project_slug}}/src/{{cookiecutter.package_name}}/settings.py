@@ -33,6 +33,8 @@ class PrepareParams(Section):
 class ValidateParams(Section):
     max_examples: int = Field(gt=0)
     max_null_share: float = Field(gt=0, le=1)  # of a nullable column; 1 turns the check off
+    max_duplicate_share: float = Field(ge=0, le=1)  # rows that copy an earlier row
+    max_seen_share: float = Field(ge=0, le=1)  # test rows with a training row's features
 
 
 class ModelParams(Section):

@@ -15,11 +15,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }}.data import row_hashes
 from {{ cookiecutter.package_name }}.schema import Contract, ContractFrame
+from {{ cookiecutter.package_name }}.settings import ValidateParams
 
 TABLE = "(table)"  # the "column" of a check on the whole table, such as "has rows"
 CONTRACT = "(contract)"  # the "column" of a mistake in schema.py itself
@@ -41,9 +44,20 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Repeats:
+    """Rows that say nothing new: exact copies of an earlier row, and test rows whose features
+    a training row already has (a test the model may pass by memory)."""
+
+    duplicate_rows: int
+    test_rows: int
+    test_rows_seen_in_training: int
+
+
+@dataclass(frozen=True)
 class ValidationResult:
     rows: int
     failures: list[Failure] = field(default_factory=list)
+    repeats: Repeats | None = None  # None when validation failed before counting them
 
     @property
     def passed(self) -> bool:
@@ -61,7 +75,21 @@ class ValidationResult:
             )
             for failure in payload["failures"]
         ]
-        return cls(rows=payload["rows"], failures=failures)
+        repeats = payload.get("repeats")  # absent from a summary written before they were counted
+        return cls(payload["rows"], failures, Repeats(**repeats) if repeats else None)
+
+
+def check_splits(
+    train: pd.DataFrame, test: pd.DataFrame, params: ValidateParams
+) -> ValidationResult:
+    """What the validate stage checks: the contract on every row (train and test together, in
+    the order of the data), then the rows that repeat within and across the splits."""
+    every_row = pd.concat([train, test]).sort_index()
+    result = check(every_row, params.max_examples, params.max_null_share)
+    if contract.problems():
+        return result
+    counted, failures = repeats(train, test, params)
+    return ValidationResult(result.rows, result.failures + failures, counted)
 
 
 def check(frame: pd.DataFrame, max_examples: int, max_null_share: float = 1.0) -> ValidationResult:
@@ -97,6 +125,37 @@ def null_shares(
             check = f"nulls in {nulls.mean():.1%} of rows, over validate.max_null_share {ceiling:g}"
             failures.append(Failure(name, check, int(nulls.sum()), rows))
     return failures
+
+
+def repeats(
+    train: pd.DataFrame, test: pd.DataFrame, params: ValidateParams
+) -> tuple[Repeats, list[Failure]]:
+    """Count duplicate rows (train and test together) and test rows whose features occur in
+    training; each over its ceiling in params.yaml is a failure listing the rows. Rows are
+    compared by a hash of their values (`data.row_hashes`), as `prepare` splits them."""
+    every_row = pd.concat([train, test]).sort_index()
+    copies = every_row.index[pd.Series(row_hashes(every_row, seed=0)).duplicated().to_numpy()]
+    # a column the contract misses is reported above; compare on the features both splits have
+    features = [name for name in contract.feature_columns() if {name} <= {*train, *test}]
+    seen = np.isin(row_hashes(test[features], seed=0), row_hashes(train[features], seed=0))
+    counted = Repeats(len(copies), len(test), int(seen.sum()))
+    failures = []
+    if len(every_row) and len(copies) / len(every_row) > params.max_duplicate_share:
+        check = (
+            f"duplicate rows: {len(copies) / len(every_row):.1%} repeat an earlier row, over "
+            f"validate.max_duplicate_share {params.max_duplicate_share:g}"
+        )
+        examples = [Example(int(row), "a copy of an earlier row") for row in copies]
+        failures.append(Failure(TABLE, check, len(copies), examples[: params.max_examples]))
+    if len(test) and seen.mean() > params.max_seen_share:
+        check = (
+            f"test rows seen in training: {seen.mean():.1%} of the test split have the features "
+            f"of a training row, over validate.max_seen_share {params.max_seen_share:g}"
+        )
+        rows = sorted(int(row) for row in test.index[seen])
+        examples = [Example(row, "features also in training") for row in rows]
+        failures.append(Failure(TABLE, check, len(rows), examples[: params.max_examples]))
+    return counted, failures
 
 
 def missing_labels(frame: pd.DataFrame) -> list[Failure]:
@@ -175,12 +234,27 @@ def _show(value: object) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
+def describe_repeats(repeats: Repeats, rows: int) -> str:
+    """One sentence: how many rows copy another, how many test rows training has seen."""
+    return (
+        f"{repeats.duplicate_rows:,} rows ({_share(repeats.duplicate_rows, rows)}) copy an "
+        f"earlier row; {repeats.test_rows_seen_in_training:,} of the {repeats.test_rows:,} test "
+        f"rows ({_share(repeats.test_rows_seen_in_training, repeats.test_rows)}) have the "
+        "features of a training row."
+    )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "-"
+
+
 def render_markdown(result: ValidationResult, source: str) -> str:
     if result.passed:
+        repeats = f" {describe_repeats(result.repeats, result.rows)}" if result.repeats else ""
         return (
             "### Data validation: passed ✅\n\n"
             f"{result.rows:,} rows of `{source}` meet the contract "
-            f"(`{Contract.__name__}` in `schema.py`).\n"
+            f"(`{Contract.__name__}` in `schema.py`).{repeats}\n"
         )
     lines = [
         "### Data validation: failed ❌",
