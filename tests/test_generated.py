@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 PACKAGE = "income_classifier"
 METRICS = Path("reports/metrics.json")
+RAW = "data/raw/adult.csv"
 NUMBERS = ("roc.csv", "precision_recall.csv", "confusion.csv", "per_class.csv", "task.json")
 FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png")
 
@@ -408,24 +409,49 @@ def test_clean_checkout_restores_the_good_data(project: Path) -> None:
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
 
 
-def test_a_nullable_column_emptied_by_a_bad_export_stops_the_pipeline(project: Path) -> None:
-    # given the raw data with every value of workclass (nullable in the contract) gone
-    raw = project / "data" / "raw" / "adult.csv"
+def _empty_workclass(raw: Path) -> str:
+    """Every value of workclass (nullable in the contract) gone, as a bad export leaves it."""
     with raw.open(newline="") as handle:
         rows = list(csv.reader(handle))
     emptied = rows[0].index("workclass")
     with raw.open("w", newline="") as handle:
         csv.writer(handle).writerows([rows[0], *([*row[:emptied], "", *row[emptied + 1 :]]
                                                 for row in rows[1:])])  # fmt: skip
+    return "| workclass | nulls in 100.0% of rows, over validate.max_null_share 0.5 | 48,842 |"
+
+
+def _latin1_row(raw: Path) -> str:
+    """One row saved as Latin-1 (an é) in a UTF-8 file."""
+    lines = raw.read_bytes().splitlines(keepends=True)
+    lines[10] = lines[10].replace(b",", b",\xe9", 1)
+    raw.write_bytes(b"".join(lines))
+    return f"| (file) | unreadable: not UTF-8 text: save the file as UTF-8 | — | {RAW}, line 11 |"
+
+
+def _cut_short(raw: Path) -> str:
+    """A copy that stopped partway through a row."""
+    content = raw.read_bytes()
+    raw.write_bytes(content[: content.rindex(b",", 0, len(content) // 2)])
+    return "| (file) | unreadable: the last line has fewer fields than the header"
+
+
+BAD_EXPORTS = {"emptied-nullable-column": _empty_workclass, "not-utf8": _latin1_row,
+               "cut-short": _cut_short}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_EXPORTS, ids=list(BAD_EXPORTS))
+def test_a_bad_export_stops_the_pipeline_at_validation(project: Path, case: str) -> None:
+    # given the raw data broken as an export or a copy can break it
+    expected = BAD_EXPORTS[case](project / RAW)
 
     # when the pipeline runs
     completed = run(project, "uv", "run", "--frozen", "dvc", "repro", check=False)
 
-    # then validate fails on the share of nulls (params.yaml's validate.max_null_share)
+    # then validate fails, its summary saying what is wrong and where, and nothing trains
     output = completed.stdout + completed.stderr
     assert completed.returncode != 0 and "Running stage 'train'" not in output
-    ceiling = "| workclass | nulls in 100.0% of rows, over validate.max_null_share 0.5 | 48,842 |"
-    assert ceiling in output, output[-3000:]
+    assert expected in output, output[-3000:]
+    assert "Traceback" not in output
 
     # and checking out undoes it
     run(project, "uv", "run", "--frozen", "dvc", "checkout", "--force")

@@ -306,7 +306,8 @@ def test_data_that_breaks_the_schema_fails_and_the_comment_lists_the_rows(
     assert "Data validation failed" in comment
     assert re.search(r"^\| age \| .* \| 2 \| 3: 250, 7: 250 \|$", comment, re.MULTILINE), comment
     assert "### Metrics" not in comment, "metrics shown for a change that trained nothing"
-    assert "| `data/raw/adult.csv` | modified | 48,842 | 48,842 |" in comment, "data change"
+    # two rows edited in place: changed, none added or removed
+    assert "| `data/raw/adult.csv` | modified | 48,842 | 48,842 | 0 | 0 | 2 |" in comment
 
 
 def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from conftest import ROOT, SAMPLE
 
-from {{ cookiecutter.package_name }}.data import row_hashes, split
+from {{ cookiecutter.package_name }}.data import RowChanges, row_changes, row_hashes, split
 from {{ cookiecutter.package_name }}.settings import load_params
 
 PARAMS = load_params(ROOT / "params.yaml").prepare
@@ -33,6 +33,16 @@ def test_a_row_hashes_the_same_whatever_its_columns_types_and_order() -> None:
     assert (row_hashes(reordered, PARAMS.seed) == row_hashes(frame, PARAMS.seed)).all()
 
 
+def test_a_row_hashes_the_same_whatever_the_other_rows_hold() -> None:
+    frame = pd.read_csv(SAMPLE)
+    # a row appended with text in a numeric column (a broken batch) turns the column to objects
+    broken = frame.iloc[[0]].astype(object).assign(**{str(frame.columns[0]): "n/a"})
+
+    hashes = row_hashes(pd.concat([frame, broken], ignore_index=True), PARAMS.seed)
+
+    assert (hashes[: len(frame)] == row_hashes(frame, PARAMS.seed)).all()
+
+
 def test_identical_rows_land_together_and_the_seed_draws_another_split() -> None:
     frame = pd.read_csv(SAMPLE)
     doubled = pd.concat([frame, frame], ignore_index=True)
@@ -53,3 +63,45 @@ def test_the_test_share_follows_test_size() -> None:
 
     # a binomial share: its standard deviation here is under 0.003
     assert abs(share - PARAMS.test_size) < 0.015
+
+
+def _counts(changes: RowChanges) -> tuple[int, int, int]:
+    return changes.added, changes.removed, changes.changed
+
+
+def test_row_changes_tell_appended_removed_and_edited_rows_apart() -> None:
+    before = pd.read_csv(SAMPLE).head(100)
+    edited = before.copy()
+    column = edited.columns[0]
+    edited[column] = edited[column].astype(object)
+    edited.loc[5, column] = "edited"
+
+    assert _counts(row_changes(before, pd.read_csv(SAMPLE).head(120))) == (20, 0, 0)
+    assert _counts(row_changes(before, before.drop(index=[10, 11]))) == (0, 2, 0)
+    assert _counts(row_changes(before, edited)) == (0, 0, 1)
+    # reordered, or rewritten with integers as floats: the same rows
+    assert _counts(row_changes(before, before.sample(frac=1, random_state=1))) == (0, 0, 0)
+    numeric = before.select_dtypes("number").columns
+    assert _counts(row_changes(before, before.astype({name: float for name in numeric}))) == (
+        0,
+        0,
+        0,
+    )
+
+
+def test_a_new_column_changes_no_row_and_is_named() -> None:
+    before = pd.read_csv(SAMPLE).head(50)
+
+    changes = row_changes(before, before.assign(loyalty_score=1.0).drop(columns=before.columns[0]))
+
+    assert _counts(changes) == (0, 0, 0)
+    assert (changes.columns_added, changes.columns_removed) == (
+        ["loyalty_score"],
+        [before.columns[0]],
+    )
+
+
+def test_a_repeated_row_counts_each_time() -> None:
+    before = pd.read_csv(SAMPLE).head(10)
+
+    assert _counts(row_changes(before, pd.concat([before, before.iloc[[3, 3]]]))) == (2, 0, 0)

@@ -167,12 +167,21 @@ def test_a_model_restored_from_the_run_cache_is_not_called_new_training() -> Non
     assert "Training did not run" not in markdown
 
 
-def test_data_changes_show_row_counts() -> None:
-    change = DataChange("data/raw/adult.csv", "modified", rows_before=1000, rows_after=1100)
+def test_data_changes_show_rows_added_removed_and_changed() -> None:
+    change = DataChange(
+        "data/raw/adult.csv", "modified", rows_before=1000, rows_after=1100, rows_added=120,
+        rows_removed=20, rows_changed=7, columns_added=["loyalty_score"],
+    )  # fmt: skip
+    unreadable = DataChange("data/raw/extra.parquet", "added", rows_before=None, rows_after=None)
 
-    markdown = render(report(data_changes=[change]), {})
+    shown = report(data_changes=[change, unreadable])
+    markdown = render(shown, {})
 
-    assert "| `data/raw/adult.csv` | modified | 1,000 | 1,100 |" in markdown
+    assert "| `data/raw/adult.csv` | modified | 1,000 | 1,100 | 120 | 20 | 7 |" in markdown
+    assert "| `data/raw/extra.parquet` | added | — | — | — | — | — |" in markdown
+    assert "- `data/raw/adult.csv` adds the columns `loyalty_score`." in markdown
+    [listed, _] = facts(shown)["data_changes"]
+    assert (listed["rows_added"], listed["rows_removed"], listed["rows_changed"]) == (120, 20, 7)
 
 
 def test_stale_results_are_flagged() -> None:

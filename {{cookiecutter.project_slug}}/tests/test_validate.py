@@ -122,6 +122,64 @@ def test_bad_data_fails_validation_with_a_summary(
     assert column in (tmp_path / "reports" / "validation.md").read_text()
 
 
+def _not_utf8(text: str) -> bytes:
+    lines = text.splitlines(keepends=True)
+    lines[4] = lines[4].replace(",", ",\xe9", 1)  # Latin-1's é: the file was saved as Latin-1
+    return "".join(lines).encode("latin-1", errors="replace")
+
+
+def _extra_field(text: str) -> bytes:
+    lines = text.splitlines(keepends=True)
+    lines[4] = lines[4].rstrip("\n") + ",surplus\n"
+    return "".join(lines).encode()
+
+
+def _cut_short(text: str) -> bytes:
+    return text.encode()[: text.encode().rindex(b",", 0, len(text.encode()) - 1)]
+
+
+# a file that is not a table -> the 1-based line the summary points at (of 6: header and 5 rows)
+UNREADABLE = {
+    "not-utf8": (_not_utf8, "line 5", "not UTF-8 text"),
+    "extra-field": (_extra_field, "line 5", "not well-formed CSV"),
+    "cut-short": (_cut_short, "line 6", "cut short"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE, ids=list(UNREADABLE))
+def test_a_file_that_is_not_a_table_fails_validation_naming_the_line(
+    case: str, sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # given raw data that pandas cannot read as the table it is, or reads wrongly
+    breaks, line, problem = UNREADABLE[case]
+    raw = tmp_path / "raw.csv"
+    raw.write_bytes(breaks(sample.head(5).to_csv(index=False)))
+
+    # when it is prepared (which passes anything through) and validated
+    _prepare(run_cli, raw)
+    result = run_cli("validate", "prepared", "reports")
+
+    # then validation fails, naming the file, the line and what is wrong, and nothing trains
+    assert result.exit_code == 1, result.output
+    [failure] = json.loads((tmp_path / "reports" / "validation.json").read_text())["failures"]
+    assert (failure["column"], failure["failing_rows"]) == ("(file)", 0)
+    assert problem in failure["check"], failure
+    assert failure["examples"] == [{"row": None, "value": f"{raw}, {line}"}]
+    assert problem in result.output
+
+
+def test_a_file_read_whole_again_after_a_broken_one_passes(
+    sample: pd.DataFrame, run_cli: RunCli, tmp_path: Path
+) -> None:
+    raw = tmp_path / "raw.csv"
+    raw.write_bytes(_cut_short(sample.to_csv(index=False)))
+    _prepare(run_cli, raw)
+    sample.to_csv(raw, index=False)
+    _prepare(run_cli, raw)
+
+    assert run_cli("validate", "prepared", "reports").exit_code == 0
+
+
 def test_empty_file_fails_validation(run_cli: RunCli, tmp_path: Path) -> None:
     raw = tmp_path / "raw.csv"
     raw.write_text("")

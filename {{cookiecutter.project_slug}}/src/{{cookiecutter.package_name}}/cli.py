@@ -69,7 +69,13 @@ def prepare(
 
     params = load_params(params_file).prepare
     files = data.batch_files(batches)
-    splits = data.split(data.load_data(raw, batches, params), params)
+    try:
+        frame = data.load_data(raw, batches, params)
+    except data.UnreadableError as error:
+        data.write_unreadable(error, out_dir, params)
+        typer.echo(f"Could not read {error}; the validate stage reports it.", err=True)
+        return
+    splits = data.split(frame, params)
     data.write_splits(splits, out_dir)
     used = f"{raw} and {len(files)} batches in {batches}/ ({params.new_data})" if files else raw
     typer.echo(
@@ -90,7 +96,12 @@ def validate_command(
 
     params = load_params(params_file).validate_
     train, test = (data.read_split(prepared_dir / f"{name}.parquet") for name in ("train", "test"))
-    result = validate.check_splits(train, test, params)
+    unreadable = data.read_unreadable(prepared_dir)
+    result = (
+        validate.check_splits(train, test, params)
+        if unreadable is None
+        else validate.unreadable(**unreadable)
+    )
     json_path, markdown_path = validate.write_summary(result, source, out_dir)
     typer.echo(markdown_path.read_text(encoding="utf-8"))
     if not result.passed:

@@ -67,6 +67,12 @@ class DataChange:
     change: str  # added, modified, deleted
     rows_before: int | None
     rows_after: int | None
+    # by content (data.row_changes); None where a version could not be read as a table
+    rows_added: int | None = None
+    rows_removed: int | None = None
+    rows_changed: int | None = None
+    columns_added: list[str] = field(default_factory=list)
+    columns_removed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -427,13 +433,22 @@ def _data(report: Report) -> str:
     lines = [
         "### Data that changed",
         "",
-        "| file | change | rows before | rows after |",
-        "| --- | --- | ---: | ---: |",
+        "Rows compared by content: an added or removed row is one no other version holds; a "
+        "changed row holds other values at the same line.",
+        "",
+        "| file | change | rows before | rows after | added | removed | changed |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    columns = []
     for change in report.data_changes:
-        before, after = _rows(change.rows_before), _rows(change.rows_after)
-        lines.append(f"| `{change.path}` | {change.change} | {before} | {after} |")
-    return "\n".join(lines)
+        counts = [change.rows_before, change.rows_after, change.rows_added, change.rows_removed]
+        cells = " | ".join(_rows(count) for count in [*counts, change.rows_changed])
+        lines.append(f"| `{change.path}` | {change.change} | {cells} |")
+        for verb, names in (("adds", change.columns_added), ("removes", change.columns_removed)):
+            if names:
+                listed = ", ".join(f"`{name}`" for name in names)
+                columns.append(f"- `{change.path}` {verb} the columns {listed}.")
+    return "\n".join(lines + (["", *columns] if columns else []))
 
 
 def _rows(rows: int | None) -> str:

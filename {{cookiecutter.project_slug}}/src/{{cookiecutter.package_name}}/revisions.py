@@ -7,6 +7,7 @@ DVC's cache (tracked data) are read from the cache or the remote, as `dvc.api` d
 import io
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from dvc.api import DVCFileSystem
 from dvc.exceptions import DvcException, FileMissingError, PathMissingError
 from dvc.repo import Repo
 
+from {{ cookiecutter.package_name }} import data
 from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
 
 WORKSPACE = "workspace"
@@ -101,15 +103,50 @@ def data_changes(base: str, root: Path = Path()) -> list[DataChange]:
                 continue
             if kind == "deleted" and path in absent:
                 continue
-            changes.append(
-                DataChange(
-                    path=path,
-                    change=kind,
-                    rows_before=None if kind == "added" else count_rows(path, base, root),
-                    rows_after=None if kind == "deleted" else count_rows(path, None, root),
-                )
-            )
+            changes.append(_data_change(path, kind, base, root))
     return changes
+
+
+def _data_change(path: str, kind: str, base: str, root: Path) -> DataChange:
+    """One changed file: its rows on each side and, when both sides read as tables, how they
+    differ by content."""
+    before = None if kind == "added" else read_table(path, base, root)
+    after = None if kind == "deleted" else read_table(path, None, root)
+    change = DataChange(
+        path=path,
+        change=kind,
+        rows_before=None if before is None else len(before),
+        rows_after=None if after is None else len(after),
+    )
+    if before is not None and after is not None:
+        rows = data.row_changes(before, after)
+        return replace(
+            change,
+            rows_added=rows.added,
+            rows_removed=rows.removed,
+            rows_changed=rows.changed,
+            columns_added=rows.columns_added,
+            columns_removed=rows.columns_removed,
+        )
+    if kind == "added" and after is not None:
+        return replace(change, rows_added=len(after), rows_removed=0, rows_changed=0)
+    if kind == "deleted" and before is not None:
+        return replace(change, rows_added=0, rows_removed=len(before), rows_changed=0)
+    return change
+
+
+def read_table(path: str, rev: str | None, root: Path) -> pd.DataFrame | None:
+    """A CSV at `rev` (None: the working tree), or None: another format, absent, or out of
+    reach (a fork's pull request has no DVC remote), or not a table pandas can read."""
+    if not path.endswith(".csv"):
+        return None
+    try:
+        if rev is None:
+            return pd.read_csv(root / path)
+        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
+            return pd.read_csv(handle)
+    except (FileNotFoundError, FileMissingError, DvcException, ValueError, UnicodeDecodeError):
+        return None
 
 
 # `dvc status` states of files that are only absent here (CI skips pulling what it won't use)
@@ -146,21 +183,6 @@ def tracked_sources(root: Path) -> set[str]:
         parent = Path(pointer).parent
         sources |= {(parent / out["path"]).as_posix() for out in outs}
     return sources
-
-
-def count_rows(path: str, rev: str | None, root: Path) -> int | None:
-    """Data rows of a CSV (lines less the header); None for other formats, and for data that
-    is neither here nor reachable (a fork's pull request has no DVC remote)."""
-    if not path.endswith(".csv"):
-        return None
-    try:
-        if rev is None:
-            with (root / path).open("rb") as handle:
-                return max(sum(1 for _ in handle) - 1, 0)
-        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
-            return max(sum(1 for _ in handle) - 1, 0)
-    except (FileNotFoundError, FileMissingError):
-        return None
 
 
 def fetch_model(rev: str, destination: Path, root: Path = Path()) -> str | None:

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.settings import ValidateParams
 
 TABLE = "(table)"  # the "column" of a check on the whole table, such as "has rows"
 CONTRACT = "(contract)"  # the "column" of a mistake in schema.py itself
+FILE = "(file)"  # the "column" of a file that is not a table at all
 MAX_VALUE_CHARS = 60
 
 
@@ -90,6 +91,12 @@ def check_splits(
         return result
     counted, failures = repeats(train, test, params)
     return ValidationResult(result.rows, result.failures + failures, counted)
+
+
+def unreadable(path: str, line: int | None, problem: str) -> ValidationResult:
+    """A file that could not be read as a table (prepare recorded why): nothing else is checked."""
+    where = Example(row=None, value=path if line is None else f"{path}, line {line}")
+    return ValidationResult(rows=0, failures=[Failure(FILE, f"unreadable: {problem}", 0, [where])])
 
 
 def check(frame: pd.DataFrame, max_examples: int, max_null_share: float = 1.0) -> ValidationResult:
