@@ -7,7 +7,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import DIGEST, ROOT, SAMPLE, registered_name
+from conftest import BETTER, DIGEST, ROOT, SAMPLE, registered_name
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -56,12 +56,28 @@ def test_gate_knows_lower_is_better_for_losses() -> None:
     assert not gate("log_loss", 0.35, 0.30, tolerance=0, override_reason=None).allowed
 
 
+def test_the_floor_refuses_a_candidate_below_it_first_or_not_unless_a_reason_is_given() -> None:
+    floor = 0.75
+
+    below = gate("accuracy", 0.70, None, TOLERANCE, None, minimum=floor)
+    better_but_below = gate("accuracy", 0.70, 0.60, TOLERANCE, None, minimum=floor)
+
+    assert not below.allowed and not better_but_below.allowed
+    assert below.message == "accuracy: candidate 0.7000, below the floor promote.minimum 0.75"
+    assert gate("accuracy", 0.70, None, TOLERANCE, "a pilot for one client", minimum=floor).allowed
+    assert gate("accuracy", 0.80, None, TOLERANCE, None, minimum=floor).allowed
+    # a loss's floor is a ceiling: lower is better
+    assert not gate("log_loss", 0.50, None, 0, None, minimum=0.40).allowed
+    assert gate("log_loss", 0.30, None, 0, None, minimum=0.40).allowed
+
+
 def promote_to(
     client: MlflowClient,
     tmp_path: Path,
     version: int | None,
     commit: str = "abc",
     check_only: bool = False,
+    minimum: float | None = None,
     **extra: object,
 ) -> str:
     name = registered_name(tmp_path)
@@ -69,7 +85,23 @@ def promote_to(
     path = tmp_path / "production.yaml"
     path.write_text(yaml.safe_dump(spec))
     environment = read_environment(path)
-    return reconcile(client, environment, "production", GATE, TOLERANCE, commit, check_only)
+    return reconcile(
+        client, environment, "production", GATE, TOLERANCE, commit, check_only, minimum
+    )
+
+
+def test_a_first_promotion_below_the_floor_is_refused(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, _, _) = registry
+    run_id = client.get_model_version(registered_name(tmp_path), str(first)).run_id
+    score = client.get_run(str(run_id)).data.metrics[f"test_{GATE}"]
+    above_it = score + 0.01 * BETTER
+
+    with pytest.raises(PromotionRefusedError, match=r"below the floor promote\.minimum"):
+        promote_to(client, tmp_path, first, minimum=above_it)
+
+    assert "for the first time" in promote_to(client, tmp_path, first, minimum=score)
 
 
 def alias_of(client: MlflowClient, tmp_path: Path) -> int:

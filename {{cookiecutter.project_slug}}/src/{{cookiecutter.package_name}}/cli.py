@@ -583,6 +583,7 @@ def propose_promotion_command(
         alias=environment_file.stem,
         gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
         tolerance=params.promote.tolerance,
+        minimum=params.promote.minimum,
         environment_file=environment_file.as_posix(),
     )
     proposal.edit_environment(environment_file, version, image_name, digest)
@@ -631,6 +632,7 @@ def promote_command(
             alias=environment_file.stem,
             gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
             tolerance=params.promote.tolerance,
+            minimum=params.promote.minimum,
             commit=tracking.git_state()["git_commit"],
             check_only=check,
         )

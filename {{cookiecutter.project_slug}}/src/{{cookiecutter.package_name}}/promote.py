@@ -93,27 +93,37 @@ def gate(
     tolerance: float,
     override_reason: str | None,
     not_comparable: str | None = None,
+    minimum: float | None = None,
 ) -> GateDecision:
-    """A candidate may not be worse than what runs now by more than `tolerance` on `metric`.
+    """A candidate may not be worse than what runs now by more than `tolerance` on `metric`,
+    nor worse than `minimum` (promote.minimum: the floor that a first promotion, which has
+    nothing to be compared with, must clear too).
 
     `not_comparable` says why the two numbers measure different things (another target or
     task): then there is no verdict, and only a reason lets the candidate through.
     """
+    overridden = bool(override_reason and override_reason.strip())
+    if minimum is not None and gain(metric, before=minimum, after=candidate) < 0:
+        summary = f"{metric}: candidate {candidate:.4f}, below the floor promote.minimum {minimum}"
+        if overridden:
+            return GateDecision(True, f"{summary}, overridden: {override_reason}")
+        return GateDecision(False, summary)
     if current is None:
-        return GateDecision(True, f"nothing runs yet; candidate {metric} {candidate:.4f}")
+        floor = "" if minimum is None else f", above the floor promote.minimum {minimum}"
+        return GateDecision(True, f"nothing runs yet; candidate {metric} {candidate:.4f}{floor}")
     if not_comparable:
         summary = (
             f"not comparable: {not_comparable}, so {metric} {candidate:.4f} cannot be judged "
             f"against the current {current:.4f}"
         )
-        if override_reason and override_reason.strip():
+        if overridden:
             return GateDecision(True, f"{summary}; overridden: {override_reason}")
         return GateDecision(False, summary)
     worse_by = -gain(metric, before=current, after=candidate)
     summary = f"{metric}: candidate {candidate:.4f}, current {current:.4f}"
     if verdict(-worse_by, -worse_by, tolerance) != "worse":  # the report's rule, one measurement
         return GateDecision(True, f"{summary}: within the gate (tolerance {tolerance})")
-    if override_reason and override_reason.strip():
+    if overridden:
         return GateDecision(
             True, f"{summary}: worse by {worse_by:.4f}, overridden: {override_reason}"
         )
@@ -227,6 +237,7 @@ def reconcile(
     tolerance: float,
     commit: str = "unknown",
     check_only: bool = False,
+    minimum: float | None = None,
 ) -> str:
     """Point `alias` at the file's version; returns what happened, raises PromotionRefusedError.
 
@@ -272,6 +283,7 @@ def reconcile(
         not_comparable=None
         if now is None
         else not_comparable(predicts(client, name, wanted), predicts(client, name, now)),
+        minimum=minimum,
     )
     if not decision.allowed:
         raise PromotionRefusedError(

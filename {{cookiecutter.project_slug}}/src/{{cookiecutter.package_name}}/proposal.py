@@ -100,6 +100,7 @@ def propose(
     gate_metric: str,
     tolerance: float,
     environment_file: str,
+    minimum: float | None = None,
 ) -> Proposal:
     """The pull request that would move `alias` to `candidate_version`, and the gate's view."""
     candidate = describe(client, name, candidate_version)
@@ -114,6 +115,7 @@ def propose(
         not_comparable=None
         if now is None
         else not_comparable(predicts(client, name, candidate_version), predicts(client, name, now)),
+        minimum=minimum,
     )
     title = f"Promote {name} version {candidate_version} to {alias}"
     body = render(name, alias, candidate, current, decision, gate_metric, environment_file)

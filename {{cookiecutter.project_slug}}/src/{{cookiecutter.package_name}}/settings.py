@@ -67,6 +67,7 @@ class EvaluateParams(Section):
 
 class PromoteParams(Section):
     tolerance: float = Field(ge=0)
+    minimum: float | None  # the gate metric's floor for any promotion (null: none)
 
 
 class ReportParams(Section):
