@@ -104,9 +104,16 @@ def propose(github: GitHub, name: str, change: Callable[[Path], None]) -> None:
 
 
 def land(github: GitHub, branch: str) -> str:
-    """Merge the pull request of `branch` into main with a merge commit; returns it."""
-    run(github.origin, "git", "merge", "--quiet", "--no-ff", "--no-edit", branch)
-    return head(github.origin)
+    """Open the pull request of `branch` and merge it into main as GitHub's merge button does
+    (a merge commit; the pull request closed as merged); returns the merge commit."""
+    body = {"title": f"Change: {branch}", "head": branch, "base": "main"}
+    return github.api.merge(github.api.open_pull(REPOSITORY, body)["number"])
+
+
+def pull_request_of(github: GitHub, merge_commit: str) -> str:
+    [url] = [pull["html_url"] for pull in github.api.pulls.values()
+             if pull["merge_commit_sha"] == merge_commit]  # fmt: skip
+    return url
 
 
 def merge(github: GitHub, name: str, change: Callable[[Path], None]) -> str:
@@ -321,6 +328,12 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     [promotion] = open_promotions(github)
     assert promotion["title"] == f"Promote {MODEL} version 1 to production"
     assert "first promotion" in promotion["body"] and build["digest"] in promotion["body"]
+    # with the pull request that was merged, which reviewed it: main.yml found it through the API
+    reviewed_in = pull_request_of(github, merged)
+    assert (
+        f"| pull request | {reviewed_in} (its comment is the model report) |" in (promotion["body"])
+    )
+    assert tags["pull_request"] == reviewed_in and "Retrained on main" not in promotion["body"]
     proposed = environment_on(github, PROMOTION_BRANCH)
     assert proposed["model"]["version"] == 1 and proposed["image"]["digest"] == build["digest"]
     assert proposed["image"]["name"] == f"ghcr.io/{REPOSITORY}", "not the image that was pushed"
@@ -373,6 +386,9 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     [after] = open_promotions(github)
     assert after["number"] == before["number"], "a second promotion pull request was opened"
     assert after["title"] == f"Promote {MODEL} version 2 to production"
+    # and its description warns that this is not the model a pull request reviewed
+    assert "⚠️ **Retrained on main**" in after["body"], after["body"]
+    assert state["versions"][2]["tags"]["training"] == "ran"
     assert ("PATCH", f"/repos/{REPOSITORY}/pulls/{after['number']}") in github.api.requests
     proposed = environment_on(github, PROMOTION_BRANCH)
     assert proposed["model"]["version"] == 2
@@ -524,7 +540,7 @@ def test_a_reviewed_pull_request_releases_the_model_its_pipeline_trained(github:
     versions_before = set(registry(github)["versions"])
 
     # when it is merged and main.yml runs for the push
-    land(github, "reviewed")
+    merged = land(github, "reviewed")
     result = run_on_main(github, "main.yml")
 
     # then main restored that model instead of training one, and released it
@@ -538,6 +554,8 @@ def test_a_reviewed_pull_request_releases_the_model_its_pipeline_trained(github:
     assert image_files(build, "models/") == trained, "the image serves another model"
     [promotion] = open_promotions(github)
     assert promotion["title"] == f"Promote {MODEL} version {version} to production"
+    assert "| trained | in its pull request (restored from the run cache) |" in promotion["body"]
+    assert pull_request_of(github, merged) in promotion["body"]
 
 
 def reviewed_models(github: GitHub, pushed: set[str]) -> dict[str, str]:

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +38,7 @@ GIT_REF = re.compile(REPO + r"/git/refs?/(?P<ref>(?:heads|tags)/.+)$")  # GET sa
 GIT_REFS = re.compile(REPO + r"/git/refs$")
 PULLS = re.compile(REPO + r"/pulls$")
 PULL = re.compile(REPO + r"/pulls/(?P<number>\d+)$")
+COMMIT_PULLS = re.compile(REPO + r"/commits/(?P<sha>[0-9a-f]{40})/pulls$")
 APP_TOKENS = re.compile(r"^/app/installations/(?P<id>\d+)/access_tokens$")
 SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 BLOB_MODES = {"100644", "100755"}
@@ -66,6 +68,7 @@ SCOPES = (
     (COMMENT, ("issues", "pull_requests")),
     (PULLS, ("pull_requests",)),
     (PULL, ("pull_requests",)),
+    (COMMIT_PULLS, ("pull_requests",)),
     (re.compile(REPO + r"/git/"), ("contents",)),
 )
 LEVELS = {"none": 0, "read": 1, "write": 2}
@@ -280,6 +283,63 @@ class GitHubState:
             if pull["state"] == "open":
                 pull["head"]["sha"] = git.tip(f"refs/heads/{pull['head']['ref']}")
 
+    def open_pull(
+        self, repository: str, body: dict[str, Any], opened_by: str = GITHUB_TOKEN
+    ) -> dict[str, Any]:
+        """Open a pull request in `repository` ("owner/name") as `POST .../pulls` does: `body`
+        has its title, head and base (and body); GitHub's refusals are raised as Refused."""
+        owner, name = repository.split("/", 1)
+        head, base = str(body.get("head", "")), str(body.get("base", ""))
+        head = head.removeprefix(f"{owner}:")
+        if not body.get("title") or not head or not base:
+            raise unprocessable("title, head and base are required")
+        git = self.git
+        if git is not None:
+            for field_name, branch in (("head", head), ("base", base)):
+                if git.tip(f"refs/heads/{branch}") is None:
+                    raise Refused(
+                        HTTPStatus.UNPROCESSABLE_ENTITY,
+                        "Validation Failed",
+                        [{"resource": "PullRequest", "field": field_name, "code": "invalid"}],
+                    )
+            head_sha, base_sha = git.tip(f"refs/heads/{head}"), git.tip(f"refs/heads/{base}")
+            assert head_sha and base_sha
+            if git.is_ancestor(head_sha, base_sha):
+                raise Refused(
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    "Validation Failed",
+                    [{"code": "custom", "message": f"No commits between {base} and {head}"}],
+                )
+        label = f"{owner}:{head}"
+        for pull in self.pulls.values():
+            if pull["state"] == "open" and (pull["head"]["label"], pull["base"]["ref"]) == (
+                label,
+                base,
+            ):
+                raise Refused(
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    "Validation Failed",
+                    [{"code": "custom", "message": f"A pull request already exists for {label}."}],
+                )
+        number = self.next_pull
+        self.next_pull += 1
+        self.pulls[number] = {
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body") or "",
+            "head": {"ref": head, "sha": None, "label": label},
+            "base": {"ref": base},
+            "state": "open",
+            "merged": False,
+            "merge_commit_sha": None,
+            "html_url": f"https://github.com/{owner}/{name}/pull/{number}",
+            # GitHub runs no workflow for a pull request its job's own token opened
+            "opened_by": opened_by,
+            "triggers_workflows": opened_by != GITHUB_TOKEN,
+        }
+        self.refresh()
+        return self.pulls[number]
+
     def merge(self, number: int) -> str:
         """Merge pull request `number` into the checked-out base branch of the repository with a
         merge commit (`git merge --no-ff`), close it as merged; returns the merge commit's SHA."""
@@ -307,7 +367,8 @@ class GitHubState:
                     f"pull request #{number} does not merge:\n{merged.stdout}{merged.stderr}"
                 )
             sha = git.git("rev-parse", "HEAD").stdout.strip()
-            pull.update(state="closed", merged=True, merge_commit_sha=sha)
+            merged_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            pull.update(state="closed", merged=True, merge_commit_sha=sha, merged_at=merged_at)
             return sha
 
 
@@ -402,7 +463,15 @@ class Handler(BaseHTTPRequestHandler):
         if (match := PULLS.match(path)) and method == "GET":
             return HTTPStatus.OK, self._list_pulls(query)
         if (match := PULLS.match(path)) and method == "POST":
-            return HTTPStatus.CREATED, self._open_pull(match, body, token.kind)
+            with state.lock:
+                repository = f"{match['owner']}/{match['name']}"
+                return HTTPStatus.CREATED, state.open_pull(repository, body, token.kind)
+        if (match := COMMIT_PULLS.match(path)) and method == "GET":
+            # a merge commit's pull request is the one it merged (GitHub lists it first)
+            merged = [
+                pull for pull in state.pulls.values() if pull["merge_commit_sha"] == match["sha"]
+            ]
+            return HTTPStatus.OK, merged
         if (match := PULL.match(path)) and int(match["number"]) in state.pulls:
             pull = state.pulls[int(match["number"])]
             if method == "PATCH":
@@ -451,61 +520,6 @@ class Handler(BaseHTTPRequestHandler):
             and query.get("base", [pull["base"]["ref"]])[0] == pull["base"]["ref"]
         ]
         return sorted(pulls, key=lambda pull: -pull["number"])  # newest first, as GitHub's
-
-    def _open_pull(
-        self, match: re.Match[str], body: dict[str, Any], opened_by: str
-    ) -> dict[str, Any]:
-        owner, name = match["owner"], match["name"]
-        head, base = str(body.get("head", "")), str(body.get("base", ""))
-        head = head.removeprefix(f"{owner}:")
-        if not body.get("title") or not head or not base:
-            raise unprocessable("title, head and base are required")
-        git = self.state.git
-        if git is not None:
-            for field_name, branch in (("head", head), ("base", base)):
-                if git.tip(f"refs/heads/{branch}") is None:
-                    raise Refused(
-                        HTTPStatus.UNPROCESSABLE_ENTITY,
-                        "Validation Failed",
-                        [{"resource": "PullRequest", "field": field_name, "code": "invalid"}],
-                    )
-            head_sha, base_sha = git.tip(f"refs/heads/{head}"), git.tip(f"refs/heads/{base}")
-            assert head_sha and base_sha
-            if git.is_ancestor(head_sha, base_sha):
-                raise Refused(
-                    HTTPStatus.UNPROCESSABLE_ENTITY,
-                    "Validation Failed",
-                    [{"code": "custom", "message": f"No commits between {base} and {head}"}],
-                )
-        label = f"{owner}:{head}"
-        for pull in self.state.pulls.values():
-            if pull["state"] == "open" and (pull["head"]["label"], pull["base"]["ref"]) == (
-                label,
-                base,
-            ):
-                raise Refused(
-                    HTTPStatus.UNPROCESSABLE_ENTITY,
-                    "Validation Failed",
-                    [{"code": "custom", "message": f"A pull request already exists for {label}."}],
-                )
-        number = self.state.next_pull
-        self.state.next_pull += 1
-        self.state.pulls[number] = {
-            "number": number,
-            "title": body["title"],
-            "body": body.get("body") or "",
-            "head": {"ref": head, "sha": None, "label": label},
-            "base": {"ref": base},
-            "state": "open",
-            "merged": False,
-            "merge_commit_sha": None,
-            "html_url": f"https://github.com/{owner}/{name}/pull/{number}",
-            # GitHub runs no workflow for a pull request its job's own token opened
-            "opened_by": opened_by,
-            "triggers_workflows": opened_by != GITHUB_TOKEN,
-        }
-        self.state.refresh()
-        return self.state.pulls[number]
 
     def _edit_pull(self, pull: dict[str, Any], body: dict[str, Any]) -> None:
         if body.get("state") not in (None, "open", "closed"):

@@ -1,6 +1,7 @@
 """The promotion pull request: the environment file it edits and the report its body carries."""
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,28 @@ def test_a_candidate_is_compared_with_production(
     assert f"production (v{first})" in up.body and f"candidate (v{better})" in up.body
     assert not down.decision.allowed
     assert "❌" in down.body and "override_reason" in down.body, "a refusal must say what to do"
+
+
+def test_the_proposal_says_where_the_model_was_trained_and_which_pull_request_reviewed_it(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    client, (first, _, better) = registry
+    name = registered_name(tmp_path)
+    url = "https://github.com/acme/models/pull/7"
+    client.set_model_version_tag(name, str(first), "training", "restored")
+    client.set_model_version_tag(name, str(first), "pull_request", url)
+    client.set_model_version_tag(name, str(better), "training", "ran")
+
+    reviewed = propose(client, name, first, "production", GATE, TOLERANCE, "production.yaml")
+    retrained = propose(client, name, better, "production", GATE, TOLERANCE, "production.yaml")
+
+    assert f"| pull request | {url} (its comment is the model report) |" in reviewed.body
+    assert "| trained | in its pull request (restored from the run cache) |" in reviewed.body
+    staged = client.get_model_version(name, str(first)).creation_timestamp // 1000
+    when = datetime.fromtimestamp(staged, UTC)
+    assert f"| put on staging | {when:%Y-%m-%d %H:%M} UTC |" in reviewed.body
+    assert "Retrained on main" not in reviewed.body
+    # a model main had to train is flagged above the numbers, and in its provenance
+    assert "⚠️ **Retrained on main**" in retrained.body
+    assert "| trained | retrained on main ⚠️ |" in retrained.body
+    assert "| pull request | none recorded |" in retrained.body

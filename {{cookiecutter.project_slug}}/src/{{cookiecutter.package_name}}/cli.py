@@ -495,6 +495,16 @@ def register_command(
     commit: Annotated[
         str | None, typer.Option(help="Commit being released; default: the checked-out one.")
     ] = None,
+    training: Annotated[
+        str,
+        typer.Option(
+            help="What the release pipeline did with the train stage: `ran` means the model "
+            "was retrained there, not restored from the reviewed pull request's run."
+        ),
+    ] = "",
+    pull_request: Annotated[
+        str, typer.Option(help="The merged pull request's URL, for the promotion's reviewer.")
+    ] = "",
     outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
@@ -506,6 +516,9 @@ def register_command(
     client = tracking.client()
     released = commit or tracking.git_state()["git_commit"]
     tags = {"git_commit": released, "data_version": ref.data_version}
+    for key, value in (("training", training), ("pull_request", pull_request)):
+        if value:  # a local register knows neither
+            tags[key] = value
     try:
         registration = promote.register(client, name, ref.run_id, tags)
     except promote.RegistrationError as error:

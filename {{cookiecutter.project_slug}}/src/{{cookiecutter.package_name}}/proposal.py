@@ -6,6 +6,7 @@ the deployment; `promote.reconcile` applies it.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ from {{ cookiecutter.package_name }}.promote import (
 from {{ cookiecutter.package_name }}.report import metrics_table, params_table
 from {{ cookiecutter.package_name }}.tracking import run_url
 
+# What the release pipeline did with the train stage (run-pipeline's `training` output).
+TRAINED = {
+    "ran": "retrained on main ⚠️",
+    "restored": "in its pull request (restored from the run cache)",
+    "skipped": "before this merge (nothing that feeds it changed)",
+}
+
 
 @dataclass(frozen=True)
 class VersionFacts:
@@ -38,6 +46,9 @@ class VersionFacts:
     run_id: str
     run_link: str  # a Markdown link to the run when the store has a web UI
     image_digest: str | None
+    registered_at: datetime  # and put on staging: `register --alias staging` does both
+    training: str | None  # what the release pipeline did: "ran" means retrained there
+    pull_request: str | None  # the merged pull request's URL
 
 
 def describe(client: MlflowClient, name: str, version: int) -> VersionFacts:
@@ -57,6 +68,9 @@ def describe(client: MlflowClient, name: str, version: int) -> VersionFacts:
         run_id=run.info.run_id,
         run_link=f"[{run.info.run_id}]({link})" if link else f"`{run.info.run_id}`",
         image_digest=model_version.tags.get(IMAGE_DIGEST_TAG),
+        registered_at=datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC),
+        training=model_version.tags.get("training"),
+        pull_request=model_version.tags.get("pull_request"),
     )
 
 
@@ -139,6 +153,12 @@ def render(
         f"`{candidate.image_digest or 'not recorded'}`. Reverting the merge rolls back.",
         _gate(decision, gate_metric, environment_file),
     ]
+    if candidate.training == "ran":
+        parts.append(
+            "⚠️ **Retrained on main**: this model was not in the DVC run cache when its commit "
+            "was merged, so the release workflow trained it. It is not the model the pull "
+            "request's report reviewed; its numbers below are its own."
+        )
     if current is None:
         parts.append(f"Nothing runs in {alias} yet: this is the first promotion.")
         parts.append(
@@ -177,6 +197,14 @@ def _provenance(alias: str, candidate: VersionFacts, current: VersionFacts | Non
     columns = [current, candidate] if current is not None else [candidate]
     header = f"| | {alias} | candidate |" if current is not None else "| | candidate |"
     rows = {
+        "pull request": [
+            f"{facts.pull_request} (its comment is the model report)"
+            if facts.pull_request
+            else "none recorded"
+            for facts in columns
+        ],
+        "put on staging": [f"{facts.registered_at:%Y-%m-%d %H:%M} UTC" for facts in columns],
+        "trained": [TRAINED.get(facts.training or "", "not recorded") for facts in columns],
         "commit": [f"`{facts.git_commit[:12]}`" for facts in columns],
         "data version": [f"`{facts.data_version}`" for facts in columns],
         "MLflow run": [facts.run_link for facts in columns],
