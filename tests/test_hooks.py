@@ -248,6 +248,57 @@ def test_free_text_survives_quotes_and_newlines(tmp_path: Path) -> None:
     assert context["description"] == description
 
 
+# How each structured file format of a generated project is parsed: (text, path) -> anything.
+PARSERS: dict[str, Any] = {
+    ".toml": lambda text, _: tomllib.loads(text),
+    ".lock": lambda text, _: tomllib.loads(text),  # uv.lock
+    ".yml": lambda text, _: list(yaml.safe_load_all(text)),
+    ".yaml": lambda text, _: list(yaml.safe_load_all(text)),
+    ".dvc": lambda text, _: yaml.safe_load(text),
+    ".json": lambda text, _: json.loads(text),
+    ".py": lambda text, path: compile(text, path, "exec"),
+}
+
+
+def test_free_text_beyond_the_basic_plane_survives_in_every_format(tmp_path: Path) -> None:
+    # given characters outside the Basic Multilingual Plane (which JSON escapes as surrogate
+    # pairs, and TOML does not accept so) in every free-text answer
+    name, author, email = "Rocket 🚀 Model 𓂀", "Zoë 🦄 Ng", "zoë🦄@exämple.org"
+    description = 'Launches 🚀 models "fast" \\ fine;\nthen 𠀋'
+    project = bake(
+        tmp_path,
+        project_name=name,
+        project_slug="rocket-model",
+        description=description,
+        author_name=author,
+        author_email=email,
+    )
+
+    # then every TOML, YAML, JSON and Python file parses, and the text is there unchanged
+    parsed = 0
+    for path in sorted(files_in(project)):
+        parse = PARSERS.get(Path(path).suffix)
+        if parse:
+            parse((project / path).read_text(encoding="utf-8"), path)
+            parsed += 1
+    assert parsed > 50, f"only {parsed} files were parsed"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == description.replace("\n", " ")
+    assert pyproject["project"]["authors"] == [{"name": author, "email": email}]
+    context = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert [context[key] for key in ("project_name", "description", "author_name")] == [
+        name,
+        description,
+        author,
+    ]
+    assert context["author_email"] == email
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert f"# {name}\n\n{description}\n" in readme
+    assert author in (project / "LICENSE").read_text(encoding="utf-8").splitlines()[2]
+    # and uv takes the project's metadata, as `make check` will
+    subprocess.run(["uv", "lock", "--check", "--offline"], cwd=project, check=True)
+
+
 def test_commits_as_the_author_when_git_has_no_identity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
