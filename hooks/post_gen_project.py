@@ -3,6 +3,9 @@ git init, dvc init, first commit.
 
 Runs inside the generated project. DVC comes from the project's own lock (through uv), so the
 version that initialises the repository is the version the pipeline runs with.
+
+If any step fails, the DVC remote this hook made beside the project is removed and the hook
+exits non-zero, upon which cookiecutter removes the project directory: nothing is left behind.
 """
 
 import json
@@ -26,17 +29,19 @@ ANSWERS_FILE = ".cruft.json"
 
 
 class SetupFailed(RuntimeError):
-    pass
+    """A step that failed, said in one line."""
 
 
-def run(*command: str, env: dict[str, str] | None = None) -> str:
+def run(*command: str, env: dict[str, str] | None = None, what: str = "") -> str:
+    """Run `command` in the project; on failure, say which step failed and its last line."""
     completed = subprocess.run(
         command, cwd=PROJECT, capture_output=True, text=True, env=env, check=False
     )
     if completed.returncode != 0:
+        output = (completed.stderr.strip() or completed.stdout.strip()).splitlines()
         raise SetupFailed(
-            f"`{' '.join(command)}` failed ({completed.returncode}):\n"
-            f"{completed.stdout}{completed.stderr}"
+            f"`{what or ' '.join(command[:2])}` exited {completed.returncode}: "
+            f"{output[-1] if output else 'no output'}"
         )
     return completed.stdout.strip()
 
@@ -100,7 +105,8 @@ def dvc(*commands: list[str]) -> None:
         )
     tool = ("uv", "tool", "run", "--from", f"dvc=={locked_version('dvc')}", "python")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    run(*tool, "-c", DVC_BATCH, json.dumps(commands), env=env)
+    steps = ", ".join(argv[0] for argv in commands)
+    run(*tool, "-c", DVC_BATCH, json.dumps(commands), env=env, what=f"dvc ({steps})")
 
 
 def template_commit() -> str | None:
@@ -138,35 +144,46 @@ def commit_identity() -> dict[str, str]:
     return env
 
 
+def set_up(slug: str, remote: Path) -> None:
+    """Lay in the task, prune, then git, DVC and the first commit; the remote goes at `remote`."""
+    check_slug_is_free(slug)
+    apply_task(str(ANSWERS["task"]))
+    prune_license(str(ANSWERS["license"]))
+    write_answers()
+    run("git", "init", "--quiet", "--initial-branch=main")
+    raw_data, batches = data_paths()
+    (PROJECT / batches).mkdir(parents=True, exist_ok=True)
+    dvc(
+        ["init", "--quiet"],
+        ["config", "core.autostage", "true"],
+        # Outside the working tree, beside it; CI and teams point DVC elsewhere (README).
+        ["remote", "add", "--default", "local", str(remote)],
+        ["add", "--quiet", raw_data, batches],
+        ["push", "--quiet"],
+    )
+    run("git", "add", "--all")
+    run(
+        "git",
+        "commit",
+        "--quiet",
+        "--message",
+        "Initial commit from the MLOps template",
+        env=commit_identity(),
+    )
+
+
 def main() -> int:
     slug = str(ANSWERS["project_slug"])
     remote = Path("..") / f"{slug}-dvc-remote"
+    remote_is_ours = not (PROJECT / remote).exists()  # a folder that was there is not ours
     try:
-        check_slug_is_free(slug)
-        apply_task(str(ANSWERS["task"]))
-        prune_license(str(ANSWERS["license"]))
-        write_answers()
-        run("git", "init", "--quiet", "--initial-branch=main")
-        raw_data, batches = data_paths()
-        (PROJECT / batches).mkdir(parents=True, exist_ok=True)
-        dvc(
-            ["init", "--quiet"],
-            ["config", "core.autostage", "true"],
-            # Outside the working tree, beside it; CI and teams point DVC elsewhere (README).
-            ["remote", "add", "--default", "local", str(remote)],
-            ["add", "--quiet", raw_data, batches],
-            ["push", "--quiet"],
-        )
-        run("git", "add", "--all")
-        run(
-            "git",
-            "commit",
-            "--quiet",
-            "--message",
-            "Initial commit from the MLOps template",
-            env=commit_identity(),
-        )
-    except SetupFailed as failed:
+        set_up(slug, remote)
+    except BaseException as failed:
+        # cookiecutter removes the project directory when this hook fails; the remote is ours
+        if remote_is_ours:
+            shutil.rmtree(PROJECT / remote, ignore_errors=True)
+        if not isinstance(failed, SetupFailed | OSError):
+            raise  # a bug: its traceback says where
         print(f"ERROR: setting up the repository failed: {failed}", file=sys.stderr)
         return 1
     print(f"Generated {PROJECT}; DVC remote {(PROJECT / remote).resolve()}")

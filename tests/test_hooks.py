@@ -315,6 +315,28 @@ def test_commits_as_the_author_when_git_has_no_identity(
     assert git(project, "log", "--format=%an <%ae>") == "Ada Lovelace <ada@example.org>"
 
 
+def test_a_failure_after_generation_removes_the_project_and_its_dvc_remote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given an identity git refuses, so that the initial commit (the last step, after the data
+    # was pushed to the DVC remote beside the project) fails
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "<>")
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+
+    with pytest.raises(FailedHookException):
+        bake(output_dir)
+
+    # then one line of ours says which step failed and why, and nothing is left behind
+    assert capfd.readouterr().err.splitlines() == [
+        "ERROR: setting up the repository failed: `git commit` exited 128: "
+        "fatal: name consists only of disallowed characters: <>"
+    ]
+    assert list(output_dir.iterdir()) == [], "the project or its DVC remote was left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "files escaped the output dir"
+
+
 # (answers, what the one-line error must say)
 REJECTED: dict[str, tuple[dict[str, str], str]] = {
     "slug-with-space": ({"project_slug": "my project"}, "is not a repository name"),
