@@ -45,6 +45,7 @@ lint: $(UV)  ## Lint the template's own Python (generated code is checked inside
 
 relock: $(UV)  ## Re-resolve the generated project's uv.lock after editing its pyproject.toml
 	$(UV) run --frozen python scripts/relock.py
+	$(UV) run --frozen python scripts/forbidden_names.py
 
 bench: $(UV)  ## Print figures: generation, install, pipeline, PR workflow under act, serving, drift, tracking
 	$(UV) run --frozen python bench/foundation.py

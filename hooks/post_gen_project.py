@@ -77,15 +77,6 @@ def locked_version(package: str) -> str:
     return next(entry["version"] for entry in locked_packages() if entry["name"] == package)
 
 
-def check_slug_is_free(slug: str) -> None:
-    """The lock names the project after the slug; a dependency of that name would clash."""
-    if [entry["name"] for entry in locked_packages()].count(slug) > 1:
-        raise SetupFailed(
-            f"project_slug {slug!r} is the name of one of the project's dependencies: "
-            "choose another name"
-        )
-
-
 # One process runs every DVC command in turn (DVC's start-up dominates each call); the first
 # failure stops it.
 DVC_BATCH = """
@@ -144,9 +135,8 @@ def commit_identity() -> dict[str, str]:
     return env
 
 
-def set_up(slug: str, remote: Path) -> None:
+def set_up(remote: Path) -> None:
     """Lay in the task, prune, then git, DVC and the first commit; the remote goes at `remote`."""
-    check_slug_is_free(slug)
     apply_task(str(ANSWERS["task"]))
     prune_license(str(ANSWERS["license"]))
     write_answers()
@@ -177,7 +167,7 @@ def main() -> int:
     remote = Path("..") / f"{slug}-dvc-remote"
     remote_is_ours = not (PROJECT / remote).exists()  # a folder that was there is not ours
     try:
-        set_up(slug, remote)
+        set_up(remote)
     except BaseException as failed:
         # cookiecutter removes the project directory when this hook fails; the remote is ours
         if remote_is_ours:

@@ -8,7 +8,6 @@ import csv
 import importlib.util
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -65,32 +64,6 @@ def commit_all(project: Path, message: str) -> None:
 def test_lock_installs_frozen_and_is_current(project: Path) -> None:
     run(project, "uv", "sync", "--frozen")
     run(project, "uv", "lock", "--check")
-
-
-def test_dependency_imports_cannot_be_shadowed_by_the_package_name(project: Path) -> None:
-    # given the import names of the project's direct dependencies, as installed
-    script = textwrap.dedent(
-        """
-        import json, tomllib
-        from importlib.metadata import packages_distributions
-        from packaging.requirements import Requirement
-        from packaging.utils import canonicalize_name
-        project = tomllib.load(open("pyproject.toml", "rb"))
-        direct = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
-        names = {canonicalize_name(Requirement(spec).name) for spec in direct}
-        imports = sorted(
-            module for module, dists in packages_distributions().items()
-            if not module.startswith("_") and names & {canonicalize_name(d) for d in dists}
-        )
-        print(json.dumps(imports))
-        """
-    )
-    imports = json.loads(run(project, "uv", "run", "--frozen", "python", "-c", script).stdout)
-    hook = (Path(__file__).parents[1] / "hooks" / "pre_gen_project.py").read_text()
-    # then the pre-generation hook refuses each that its name pattern would otherwise accept
-    choosable = [name for name in imports if re.fullmatch(r"[a-z][a-z0-9_]*", name)]
-    missing = [name for name in choosable if f'"{name}"' not in hook]
-    assert not missing, f"add these to DEPENDENCY_IMPORTS in the pre-generation hook: {missing}"
 
 
 def test_pre_commit_passes_on_the_fresh_repository(project: Path) -> None:
