@@ -3,7 +3,11 @@
 Answers are read as data (JSON through `tojson`), never pasted into code, so quotes, newlines
 and injection attempts are just strings here.
 
-Importing this file must not need Jinja (tests/test_forbidden_names.py imports it as it is).
+`validate` runs twice: once as soon as the prompts are answered, before cookiecutter creates
+the project's directory (local_extensions.py imports this file unrendered and calls it, so
+that an empty or overlong slug is refused in one line rather than by cookiecutter's failure to
+create a directory of that name), and here, as the hook, for answers that reach generation
+another way (a replay file, the API). Importing this file must therefore not need Jinja.
 
 The names a package may not take are derived (scripts/forbidden_names.py writes them between
 the BEGIN/END markers): each supported Python's standard library, and the import names of
@@ -315,7 +319,11 @@ class Rejected(ValueError):
 
 
 def check_slug(value: object) -> None:
-    if not isinstance(value, str) or not SLUG.fullmatch(value) or len(value) > MAX_SLUG:
+    if isinstance(value, str) and len(value) > MAX_SLUG:
+        raise Rejected(
+            f"project_slug is {len(value)} characters long: at most {MAX_SLUG} are accepted"
+        )
+    if not isinstance(value, str) or not SLUG.fullmatch(value):
         raise Rejected(
             f"project_slug {value!r} is not a repository name: use lowercase letters, digits "
             f"and single hyphens, starting with a letter, at most {MAX_SLUG} characters "

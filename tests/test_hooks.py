@@ -3,6 +3,7 @@
 import json
 import re
 import subprocess
+import sys
 import tomllib
 import types
 from pathlib import Path
@@ -340,6 +341,14 @@ def test_a_failure_after_generation_removes_the_project_and_its_dvc_remote(
 # (answers, what the one-line error must say)
 REJECTED: dict[str, tuple[dict[str, str], str]] = {
     "slug-with-space": ({"project_slug": "my project"}, "is not a repository name"),
+    # cookiecutter names the project's directory after the slug before the pre-generation hook
+    # runs: these must be refused before that
+    "slug-empty": ({"project_slug": ""}, "project_slug '' is not a repository name"),
+    "slug-spaces": ({"project_slug": "   "}, "project_slug '   ' is not a repository name"),
+    "slug-too-long": (
+        {"project_slug": "a" * 300, "package_name": "a"},
+        "project_slug is 300 characters long: at most 64 are accepted",
+    ),
     "slug-dependency": (
         {"project_slug": "mlflow", "package_name": "tracking_model"},
         "project_slug 'mlflow' is the name of one of the project's dependencies",
@@ -396,21 +405,53 @@ REJECTED: dict[str, tuple[dict[str, str], str]] = {
 
 
 @pytest.mark.parametrize("case", list(REJECTED), ids=list(REJECTED))
-def test_rejects_bad_answers_and_leaves_nothing(
-    case: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_rejects_bad_answers_and_leaves_nothing(case: str, tmp_path: Path) -> None:
     answers, message = REJECTED[case]
     output_dir = tmp_path / "out"
     output_dir.mkdir()
 
-    with pytest.raises(FailedHookException):
+    # refused once the prompts are answered, before cookiecutter creates anything
+    with pytest.raises(FailedHookException) as rejected:
         bake(output_dir, **answers)
 
-    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
-    assert errors, "the hook printed no error"
-    assert message in errors[0], f"expected {message!r} in {errors[0]!r}"
+    error = str(rejected.value)
+    assert error.startswith("ERROR: ") and "\n" not in error, f"not one line of ours: {error!r}"
+    assert message in error, f"expected {message!r} in {error!r}"
     assert list(output_dir.iterdir()) == [], "a rejected answer left files behind"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "files escaped the output dir"
+
+
+@pytest.mark.parametrize(
+    "slug", ["", "   ", "a" * 300, "../escape"], ids=["empty", "spaces", "300-long", "traversal"]
+)
+def test_the_command_line_rejects_a_bad_slug_in_one_line(slug: str, tmp_path: Path) -> None:
+    # given the slug cookiecutter would name the project's directory after
+    # when a user generates with it from the command line
+    answers = (f"project_slug={slug}", "package_name=model")
+    completed = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE), *answers],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # then one line of ours says so, and no traceback or "directory already exists"
+    lines = (completed.stdout + completed.stderr).splitlines()
+    assert completed.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("ERROR: project_slug "), lines[0]
+    assert list(tmp_path.iterdir()) == [], "a rejected answer left files behind"
+
+
+def test_the_hook_rejects_in_one_line_on_its_own(capfd: pytest.CaptureFixture[str]) -> None:
+    # answers that bypass the prompts (a replay file, the API) meet the same checks in the hook
+    hook = load_rendered_hook(project_slug="")
+
+    assert hook.main() == 1
+    assert capfd.readouterr().err.splitlines() == [
+        "ERROR: project_slug '' is not a repository name: use lowercase letters, digits and "
+        "single hyphens, starting with a letter, at most 64 characters (for example 'churn-model')"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -444,8 +485,8 @@ def test_hook_rejects_an_unsupported_choice_on_its_own(variable: str, value: str
         hook.validate(answers)
 
 
-def load_rendered_hook() -> Any:
-    """The pre-generation hook rendered with the default answers, imported as a module."""
+def load_rendered_hook(**answers: str) -> Any:
+    """The pre-generation hook rendered with `answers` over the defaults, imported as a module."""
     context = json.loads((TEMPLATE / "cookiecutter.json").read_text())
     defaults = {
         "project_name": context["project_name"],
@@ -458,7 +499,7 @@ def load_rendered_hook() -> Any:
         "model_name": "income-classifier",
         "task": context["task"][0],
         "license": context["license"][0],
-    }
+    } | answers
     source = jinja2.Template((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
     namespace: dict[str, Any] = {"__name__": "pre_gen_project"}
     exec(compile(source.render(cookiecutter=defaults), "pre_gen_project.py", "exec"), namespace)
