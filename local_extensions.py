@@ -12,9 +12,10 @@ variable `__answers_checked`, rendered after every prompt, passes them through i
 the pre-generation hook would be the first to see them, but cookiecutter creates the project's
 directory, named after the slug, before it runs that hook: an empty slug got "directory already
 exists" and a 300-character one an OSError traceback. The checks are the hook's own
-(hooks/pre_gen_project.py, imported unrendered); a rejection is raised as FailedHookException,
-which cookiecutter's command line prints as one line before exiting with 1, and API callers
-already expect from a rejecting hook.
+(hooks/pre_gen_project.py, imported unrendered). A rejection ends generation as a hook
+script's exit would, as SystemExit with our one line: cookiecutter's command line and cruft's
+both print just that line and exit with 1 (cruft shows any other exception, cookiecutter's
+FailedHookException included, with a traceback); API callers can catch AnswerRejected.
 """
 
 import importlib.util
@@ -22,14 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-from cookiecutter.exceptions import FailedHookException
 from jinja2 import Environment
 from jinja2.ext import Extension
 
 PRE_GEN_HOOK = Path(__file__).resolve().parent / "hooks" / "pre_gen_project.py"
 
 
-class AnswerRejected(FailedHookException):
+class AnswerRejected(SystemExit):
     """An answer the pre-generation hook's checks refuse, said in one line."""
 
 
