@@ -338,6 +338,25 @@ def test_a_failure_after_generation_removes_the_project_and_its_dvc_remote(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "files escaped the output dir"
 
 
+def test_a_failure_after_generation_keeps_a_dvc_remote_that_was_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a DVC remote folder beside where the project goes, from an earlier project
+    remote = tmp_path / "income-classifier-dvc-remote"
+    remote.mkdir()
+    (remote / "earlier").write_text("data pushed before\n")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "<>")
+
+    # when generation fails after pushing into it
+    with pytest.raises(FailedHookException):
+        bake(tmp_path)
+
+    # then the project is gone, but not the folder the hook did not make
+    assert sorted(p.name for p in tmp_path.iterdir()) == [remote.name]
+    assert (remote / "earlier").read_text() == "data pushed before\n"
+
+
 # (answers, what the one-line error must say)
 REJECTED: dict[str, tuple[dict[str, str], str]] = {
     "slug-with-space": ({"project_slug": "my project"}, "is not a repository name"),
