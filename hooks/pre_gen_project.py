@@ -347,7 +347,7 @@ def check_package(value: object) -> None:
     if value in STDLIB_MODULES:
         raise Rejected(
             f"package_name {value!r} would shadow the standard library module of that name "
-            f"(in Python {' or '.join(SUPPORTED_PYTHONS)}): choose another name"
+            f"(in at least one of Python {', '.join(SUPPORTED_PYTHONS)}): choose another name"
         )
     if value in STARTUP_MODULES:
         raise Rejected(
