@@ -426,5 +426,9 @@ def test_a_bad_export_stops_the_pipeline_at_validation(project: Path, case: str)
     assert expected in output, output[-3000:]
     assert "Traceback" not in output
 
-    # and checking out undoes it
+    # and checking out undoes it (repro recorded the broken file in its .dvc file, which git
+    # puts back), for the next case to start from the good data
+    run(project, "git", "checkout", "--", ".")
     run(project, "uv", "run", "--frozen", "dvc", "checkout", "--force")
+    status = run(project, "uv", "run", "--frozen", "dvc", "status")
+    assert "Data and pipelines are up to date" in status.stdout, status.stdout

@@ -82,6 +82,16 @@ def test_appended_rows_and_a_parameter_change_are_compared_on_the_same_rows(
     assert counted == (APPENDED, 0, 0)
     row = f"| `{DATA}` | modified | {before:,} | {before + APPENDED:,} | {APPENDED} | 0 | 0 |"
     assert row in comment
+    # and Evidently's comparison of the features with the base's: copies of existing rows'
+    # features move none of them
+    drift = facts["data_drift"]
+    assert drift is not None, facts["data_drift_note"]
+    assert (drift["reference_rows"], drift["current_rows"]) == (before, before + APPENDED)
+    columns = len(drift["columns"])
+    assert "**Drift of this data against the base's** (Evidently, the drift check's methods" in (
+        comment
+    )
+    assert drift["drifted_columns"] == 0 and f": 0 of {columns} columns drifted" in comment
     # the near-copies: more test rows whose features training has, counted and shown
     base_validation = json.loads((github.origin / VALIDATION).read_text())
     seen = facts["validation"]["repeats"]["test_rows_seen_in_training"]

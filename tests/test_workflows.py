@@ -101,8 +101,6 @@ def needed_permissions(job: dict) -> dict[str, str]:
             needed["pull-requests"] = "write"  # the report comment, with github.token
         if uses.startswith("docker/build-push-action@") and given.get("push") is True:
             needed["packages"] = "write"  # GitHub's container registry
-        if "/commits/$GITHUB_SHA/pulls" in step.get("run", ""):
-            needed["pull-requests"] = "read"  # the pull request a merge came from
     return needed
 
 

@@ -51,6 +51,11 @@ def test_pipeline_writes_the_tasks_metrics_and_plots(trained: Path) -> None:
     assert all(path.stat().st_size > 0 for path in figures.iterdir())
     evaluated = json.loads((trained / "reports" / "plots" / "task.json").read_text())
     assert evaluated["task"] == contract.task() and evaluated["target"] == contract.target()
+    # and the model itself: fit time, size on disk, its metrics on the rows it learned from
+    fit = json.loads((trained / "reports" / "plots" / "fit.json").read_text())
+    model_files = (trained / "models" / "model").rglob("*")
+    assert fit["model_bytes"] == sum(path.stat().st_size for path in model_files if path.is_file())
+    assert fit["fit_seconds"] > 0 and list(fit["train_metrics"]) == tasks.metric_names()
     if contract.is_classification():
         roc = pd.read_csv(trained / "reports" / "plots" / "roc.csv", keep_default_na=False)
         for label, curve in roc.groupby("label"):
@@ -122,6 +127,26 @@ def test_batches_follow_the_raw_data_in_the_order_they_were_taken(
     files = [SAMPLE, *batch_files(batches)]
     assert data_version([SAMPLE]) == file_md5(SAMPLE)
     assert data_version(files) != data_version(files[:2]) != file_md5(SAMPLE)
+
+
+def test_only_a_change_beyond_what_the_pipeline_writes_is_dirty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    identity = ["-c", "user.name=tests", "-c", "user.email=tests@example.com"]
+    for path in ("dvc.lock", "reports/validation/validation.md", "params.yaml"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("as committed\n")
+    for command in (["init", "--quiet"], ["add", "."], [*identity, "commit", "--quiet", "-m", "x"]):
+        subprocess.run(["git", *command], check=True, capture_output=True, timeout=60)
+
+    # the pipeline rewrote its lock and a committed report, as dvc repro does before train
+    (tmp_path / "dvc.lock").write_text("rewritten\n")
+    (tmp_path / "reports" / "validation" / "validation.md").write_text("rewritten\n")
+    assert git_state()["git_dirty"] == "false"
+
+    (tmp_path / "params.yaml").write_text("edited by hand\n")
+    assert git_state()["git_dirty"] == "true"
 
 
 def test_outside_a_git_checkout_the_commit_is_unknown(

@@ -1,11 +1,13 @@
 """The report a reviewer reads: every section says what changed, in plain words."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.compare import Change, Paired
+from {{ cookiecutter.package_name }}.drift import ColumnDrift, DriftResult
 from {{ cookiecutter.package_name }}.report import (
     DataChange,
     Report,
@@ -182,6 +184,54 @@ def test_data_changes_show_rows_added_removed_and_changed() -> None:
     assert "- `data/raw/adult.csv` adds the columns `loyalty_score`." in markdown
     [listed, _] = facts(shown)["data_changes"]
     assert (listed["rows_added"], listed["rows_removed"], listed["rows_changed"]) == (120, 20, 7)
+
+
+def test_a_data_change_is_compared_with_the_base_data_for_drift() -> None:
+    columns = [
+        ColumnDrift(f"feature_{index}", "wasserstein", score, 0.1, score >= 0.1)
+        for index, score in enumerate([0.02, 0.31, 0.0, 0.05, 0.12, 0.01, 0.07])
+    ]
+    drifted = DriftResult(
+        drifted=False, drifted_columns=2, drift_share=0.5, columns=columns,
+        reference_rows=1000, current_rows=1100, checked_rows=(1000, 1100),
+    )  # fmt: skip
+    change = DataChange("data/raw/adult.csv", "modified", rows_before=1000, rows_after=1100)
+
+    shown = report(data_changes=[change], data_drift=drifted)
+    markdown = render(shown, {})
+
+    assert "2 of 7 columns drifted (29%; the data drifts at 50%), 1,100 rows against 1,000" in (
+        markdown
+    )
+    table = markdown[markdown.index("| column | method |") :].split("\n\n")[0].splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == [
+        "| feature_1", "| feature_4", "| feature_6", "| feature_3", "| feature_0",
+    ], "the five most moved, most first"  # fmt: skip
+    assert "| feature_1 | wasserstein | 0.3100 | 0.1000 | drifted ⚠️ |" in markdown
+    assert facts(shown)["data_drift"]["drifted_columns"] == 2
+    # and a data change the base's rows could not be read for says why
+    unread = report(data_changes=[change], data_drift_note="the remote is out of reach")
+    assert "Not compared with the base's data for drift: the remote is out of reach." in (
+        render(unread, {})
+    )
+
+
+def test_the_model_section_shows_fit_time_size_and_the_train_test_gap() -> None:
+    fit = {"fit_seconds": 12.34, "model_bytes": 2_500_000, "train_metrics": {"roc_auc": 0.96}}
+    head = replace(results("workspace", 0.93, 0.3), fit=fit)
+    base = results("abc1234", 0.92, 0.1)  # written before fit.json existed
+
+    markdown = render(report(head=head, base=base), {})
+
+    section = markdown[markdown.index("### The model") :].split("\n\n")[1]
+    assert "| | base `abc1234` | this change |" in section
+    assert "| fit time | — | 12.3 s |" in section
+    assert "| size on disk | — | 2.50 MB |" in section
+    assert (
+        "| roc_auc, train against test | — | 0.9600 on training rows, 0.9300 on test: gap +0.0300 |"
+        in section
+    )
+    assert facts(report(head=head, base=base))["model"] == {"base": None, "head": fit}
 
 
 def test_stale_results_are_flagged() -> None:

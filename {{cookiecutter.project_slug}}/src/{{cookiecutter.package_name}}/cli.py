@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.settings import DEFAULT_PARAMS, Params, loa
 
 if TYPE_CHECKING:
     from {{ cookiecutter.package_name }}.compare import Paired
+    from {{ cookiecutter.package_name }}.drift import DriftResult
 
 app = typer.Typer(
     help="{{ cookiecutter.project_slug }}: prepare, validate, train and evaluate the model.",
@@ -162,7 +163,15 @@ def evaluate_command(
     behind the plots and the plots; add them to the MLflow run."""
     import mlflow
 
-    from {{ cookiecutter.package_name }} import contract, data, evaluate, tasks, train, validate
+    from {{ cookiecutter.package_name }} import (
+        contract,
+        data,
+        evaluate,
+        tasks,
+        tracking,
+        train,
+        validate,
+    )
 
     params = load_params(params_file).evaluate.for_task(contract.task())
     tasks.check_gate_metric(params.gate_metric)
@@ -178,6 +187,8 @@ def evaluate_command(
         if train_file is not None
         else {}
     )
+    run = tracking.RunRef.read(model_dir / train.RUN_FILE)
+    evaluate.write_fit(model_dir / train.MODEL_DIR, run, train_values, plots_dir)
     logged = evaluate.log_to_run(model_dir / train.RUN_FILE, values, train_values, paths)
     typer.echo(
         f"Test metrics ({contract.task()}, {len(test):,} rows): "
@@ -248,6 +259,9 @@ def report_command(
         else:
             paired, why = _on_the_same_rows(base, params)
         result = dataclasses.replace(result, same_rows=paired, same_rows_note=why)
+    if result.data_changes and not report.validation_failed(result):
+        drifted, note = _data_drift(base, params)
+        result = dataclasses.replace(result, data_drift=drifted, data_drift_note=note)
     images = report.plot_comparisons(result, out_dir)
     image_names = {name: path.name for name, path in images.items()}
     markdown = report.render(result, image_names, plots_link)
@@ -289,6 +303,28 @@ def _on_the_same_rows(base: str, params: Params) -> "tuple[Paired | None, str | 
     candidate = evaluate.score(mlflow.sklearn.load_model(str(model_dir)), test, params.evaluate)
     paired = compare.paired(scored_base, candidate, params.report.resamples, params.report.seed)
     return paired, None
+
+
+def _data_drift(base: str, params: Params) -> "tuple[DriftResult | None, str | None]":
+    """This revision's prepared rows against the base's, as the drift check compares a batch
+    with its reference; or None and why not."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }} import data, drift, revisions
+
+    before = revisions.prepared_rows(base)
+    if isinstance(before, str):
+        return None, before
+    splits = [
+        data.read_split(Path(revisions.PREPARED) / f"{name}.parquet") for name in ("train", "test")
+    ]
+    try:
+        reference = drift.check_batch(before).frame
+        current = drift.check_batch(pd.concat(splits).sort_index())
+    except drift.BadBatchError as error:  # the base's data under this contract, say
+        return None, f"one side breaks this revision's contract ({error})"
+    result, _ = drift.decide(reference, current, params.drift)
+    return result, None
 
 
 BAD_BATCH = 2  # `drift`'s exit status for a batch that cannot be judged
@@ -502,9 +538,6 @@ def register_command(
             "was retrained there, not restored from the reviewed pull request's run."
         ),
     ] = "",
-    pull_request: Annotated[
-        str, typer.Option(help="The merged pull request's URL, for the promotion's reviewer.")
-    ] = "",
     outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
@@ -516,9 +549,8 @@ def register_command(
     client = tracking.client()
     released = commit or tracking.git_state()["git_commit"]
     tags = {"git_commit": released, "data_version": ref.data_version}
-    for key, value in (("training", training), ("pull_request", pull_request)):
-        if value:  # a local register knows neither
-            tags[key] = value
+    if training:  # a local register does not know
+        tags["training"] = training
     try:
         registration = promote.register(client, name, ref.run_id, tags)
     except promote.RegistrationError as error:
@@ -576,6 +608,9 @@ def propose_promotion_command(
         str, typer.Option(help="Its serving image's repository, e.g. ghcr.io/<owner>/<repo>.")
     ],
     digest: Annotated[str, typer.Option(help="Its serving image's digest, sha256:<64 hex>.")],
+    pull_request: Annotated[
+        str, typer.Option(help="The merged pull request that reviewed it (URL), if known.")
+    ] = "",
     environment_file: Annotated[
         Path, typer.Option(help="The environment file to edit.", exists=True, dir_okay=False)
     ] = Path("environments/production.yaml"),
@@ -589,8 +624,13 @@ def propose_promotion_command(
     from {{ cookiecutter.package_name }} import proposal, tasks, tracking
 
     params = load_params(params_file)
+    client = tracking.client()
+    if pull_request:  # kept on the version, so that a later proposal shows it for production
+        client.set_model_version_tag(
+            params.mlflow.model_name, str(version), "pull_request", pull_request
+        )
     proposed = proposal.propose(
-        tracking.client(),
+        client,
         params.mlflow.model_name,
         version,
         alias=environment_file.stem,

@@ -25,6 +25,7 @@ GRID = np.linspace(0.0, 1.0, 101)
 PREDICTIONS_SHOWN = 2000  # regression: rows of actual against predicted kept for the plots
 # The files evaluate writes into the plots directory (numbers) and the figures directory.
 TASK_FILE = "task.json"  # what was evaluated: task, target, labels, rows
+FIT_FILE = "fit.json"  # the model itself: fit time, size on disk, its metrics on training rows
 CURVE_FILES = {"roc": "roc.csv", "precision_recall": "precision_recall.csv"}
 CONFUSION_FILE = "confusion.csv"
 PER_CLASS_FILE = "per_class.csv"
@@ -148,6 +149,23 @@ def write_reports(
     title = f"Confusion matrix ({len(scored.actual):,} test rows)"
     plots.plot_confusions([(title, counts)], list(contract.labels()), drawn["confusion_matrix"])
     return drawn
+
+
+def write_fit(
+    model_dir: Path, run: tracking.RunRef, train_values: dict[str, float], plots_dir: Path
+) -> Path:
+    """What a reviewer asks of the model beyond its test metrics: how long it took to fit, its
+    size on disk, and its metrics on the rows it was trained on (against the test metrics,
+    how much it learned only what it saw)."""
+    model_bytes = sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file())
+    facts = {
+        "fit_seconds": run.fit_seconds,
+        "model_bytes": model_bytes,
+        "train_metrics": train_values,
+    }
+    path = plots_dir / FIT_FILE
+    path.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def log_to_run(

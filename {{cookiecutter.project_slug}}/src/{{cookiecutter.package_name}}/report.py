@@ -11,6 +11,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.compare import Change, Paired, verdict
+from {{ cookiecutter.package_name }}.drift import DriftResult, strength
 from {{ cookiecutter.package_name }}.plots import (
     CURVES,
     plot_confusions,
@@ -53,6 +54,9 @@ class Results:
     per_class: pd.DataFrame | None = None  # label, precision, recall, f1, support, roc_auc, ...
     predictions: pd.DataFrame | None = None  # regression: actual, predicted (a sample)
     evaluated: dict[str, Any] | None = None  # evaluate's task.json: task, target, labels, rows
+    fit: dict[str, Any] | None = (
+        None  # evaluate's fit.json: fit_seconds, model_bytes, train_metrics
+    )
 
     def describes(self) -> str:
         """What this revision's model predicts, for people: "binary income"."""
@@ -92,6 +96,8 @@ class Report:
     # The base's model and this change's on this change's test rows, or why they were not.
     same_rows: Paired | None = None
     same_rows_note: str | None = None
+    data_drift: DriftResult | None = None  # this revision's rows against the base's
+    data_drift_note: str | None = None  # why there is none, when data changed
     tolerance: float = 0.0  # promote.tolerance: how much worse the gate metric may be
 
     def tolerance_of(self, metric: str) -> float:
@@ -117,7 +123,7 @@ def render(report: Report, images: dict[str, str], plots_link: str | None = None
     """
     sections = [_headline(report), _staleness(report), _validation(report)]
     if report.head is not None and not validation_failed(report):
-        sections += [_metrics(report), _params(report), _plots(images, plots_link)]
+        sections += [_metrics(report), _model(report), _params(report), _plots(images, plots_link)]
     sections += [_data(report), _provenance(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
 
@@ -290,8 +296,14 @@ def facts(report: Report) -> dict[str, Any]:
             "base": _recorded(report.base),
             "head": _recorded(report.head),
         },
+        "model": {
+            "base": report.base.fit if report.base else None,
+            "head": report.head.fit if report.head else None,
+        },
         "data_changes": [asdict(change) for change in report.data_changes],
         "validation": _validated(report.validation),
+        "data_drift": asdict(report.data_drift) if report.data_drift else None,
+        "data_drift_note": report.data_drift_note,
     }
 
 
@@ -360,6 +372,42 @@ def metrics_table(
         lines.append(
             f"| {label} | {previous:.4f} | {value:.4f} | {arrow} {value - previous:+.4f}{mark} |"
         )
+    return "\n".join(lines)
+
+
+def _model(report: Report) -> str:
+    """Fit time, size on disk, and the gate metric on training rows against test rows (the
+    gap: how much the model learned only what it saw), for both revisions."""
+    assert report.head is not None
+    gate = report.gate_metric
+    columns = [("this change", report.head)]
+    if report.base is not None:
+        columns.insert(0, (f"base `{report.base.revision}`", report.base))
+
+    def gap(results: Results) -> str:
+        trained = (results.fit or {}).get("train_metrics", {}).get(gate)
+        tested = results.metrics.get(gate)
+        if trained is None or tested is None:
+            return "—"
+        return f"{trained:.4f} on training rows, {tested:.4f} on test: gap {trained - tested:+.4f}"
+
+    def seconds(results: Results) -> str:
+        value = (results.fit or {}).get("fit_seconds")
+        return "—" if value is None else f"{value:,.1f} s"
+
+    def size(results: Results) -> str:
+        value = (results.fit or {}).get("model_bytes")
+        return "—" if value is None else f"{value / 1e6:,.2f} MB"
+
+    rows = {"fit time": seconds, "size on disk": size, f"{gate}, train against test": gap}
+    lines = [
+        "### The model",
+        "",
+        "| | " + " | ".join(label for label, _ in columns) + " |",
+        "| --- " * (len(columns) + 1) + "|",
+    ]
+    for name, show in rows.items():
+        lines.append(f"| {name} | " + " | ".join(show(results) for _, results in columns) + " |")
     return "\n".join(lines)
 
 
@@ -448,7 +496,35 @@ def _data(report: Report) -> str:
             if names:
                 listed = ", ".join(f"`{name}`" for name in names)
                 columns.append(f"- `{change.path}` {verb} the columns {listed}.")
-    return "\n".join(lines + (["", *columns] if columns else []))
+    return "\n".join(lines + (["", *columns] if columns else []) + _data_drift(report))
+
+
+DRIFT_ROWS = 5  # the most drifted columns the report lists
+
+
+def _data_drift(report: Report) -> list[str]:
+    """Evidently's comparison of this revision's rows with the base's, as a short table."""
+    result = report.data_drift
+    if result is None:
+        note = report.data_drift_note
+        return ["", f"Not compared with the base's data for drift: {note}."] if note else []
+    lines = [
+        "",
+        f"**Drift of this data against the base's** (Evidently, the drift check's methods and "
+        f"thresholds): {result.drifted_columns} of {len(result.columns)} columns drifted "
+        f"({result.share:.0%}; the data drifts at {result.drift_share:.0%}), "
+        f"{result.current_rows:,} rows against {result.reference_rows:,}. The most moved:",
+        "",
+        "| column | method | score | threshold | verdict |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for column in sorted(result.columns, key=lambda column: -strength(column))[:DRIFT_ROWS]:
+        mark = "drifted ⚠️" if column.drifted else "ok"
+        lines.append(
+            f"| {column.column} | {column.method} | {column.score:.4f} | "
+            f"{column.threshold:.4f} | {mark} |"
+        )
+    return lines
 
 
 def _rows(rows: int | None) -> str:

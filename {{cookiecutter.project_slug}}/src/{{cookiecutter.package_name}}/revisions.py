@@ -34,8 +34,10 @@ TABLES = {
     "predictions": f"{PLOTS}/predictions.csv",
 }
 EVALUATED = f"{PLOTS}/task.json"
+FIT = f"{PLOTS}/fit.json"
 MODEL = "models/model"  # train's output (train.MODEL_DIR under the stage's `models`)
-TEST_SPLIT = "data/prepared/test.parquet"
+PREPARED = "data/prepared"  # prepare's output
+TEST_SPLIT = f"{PREPARED}/test.parquet"
 
 
 def read_results(rev: str | None, root: Path = Path()) -> Results | None:
@@ -53,7 +55,7 @@ def read_results(rev: str | None, root: Path = Path()) -> Results | None:
         if "label" not in frame.columns:  # written before curves were kept per label
             curves[name] = frame.assign(label="positive")
     tables = {name: _csv(path, rev, root) for name, path in TABLES.items()}
-    evaluated = _read_text(EVALUATED, rev, root)
+    evaluated, fit = _read_text(EVALUATED, rev, root), _read_text(FIT, rev, root)
     return Results(
         revision=short_commit(rev, root) if rev else WORKSPACE,
         metrics={name: float(value) for name, value in json.loads(metrics).items()},
@@ -63,6 +65,7 @@ def read_results(rev: str | None, root: Path = Path()) -> Results | None:
         per_class=tables["per_class"],
         predictions=tables["predictions"],
         evaluated=json.loads(evaluated) if evaluated else None,
+        fit=json.loads(fit) if fit else None,
     )
 
 
@@ -133,6 +136,20 @@ def _data_change(path: str, kind: str, base: str, root: Path) -> DataChange:
     if kind == "deleted" and before is not None:
         return replace(change, rows_added=0, rows_removed=len(before), rows_changed=0)
     return change
+
+
+def prepared_rows(rev: str, root: Path = Path()) -> pd.DataFrame | str:
+    """Every row `rev` trained and tested on (its prepare stage's train and test splits, from
+    DVC's cache or remote), or why they are out of reach."""
+    try:
+        fs = DVCFileSystem(repo=str(root), rev=rev)
+        frames = []
+        for name in ("train", "test"):
+            with fs.open(f"{PREPARED}/{name}.parquet", "rb") as handle:
+                frames.append(pd.read_parquet(handle))
+    except (DvcException, OSError) as error:  # no such output there, or the remote unreachable
+        return f"the base's prepared data could not be read ({error})"
+    return pd.concat(frames).sort_index()
 
 
 def read_table(path: str, rev: str | None, root: Path) -> pd.DataFrame | None:

@@ -24,6 +24,7 @@ class RunRef:
     model_name: str = "unknown"
     git_commit: str = "unknown"
     data_version: str = "unknown"
+    fit_seconds: float | None = None  # how long the fit took (None: written before it was kept)
 
     @property
     def url(self) -> str | None:
@@ -74,11 +75,19 @@ def data_version(files: list[Path]) -> str:
     return hashlib.md5(listing.encode(), usedforsecurity=False).hexdigest()
 
 
+# What the pipeline itself rewrites before train runs (dvc.lock, the committed reports): a
+# change there says nothing about the code and params the model was trained from.
+PIPELINE_WRITES = (":(exclude)dvc.lock", ":(exclude)reports")
+
+
 def git_state() -> dict[str, str]:
-    """Commit and dirtiness of the working tree; 'unknown' outside a git checkout."""
+    """Commit and dirtiness of the working tree (beyond what the pipeline writes); 'unknown'
+    outside a git checkout."""
     try:
         commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(
+            _git("status", "--porcelain", "--untracked-files=no", "--", ".", *PIPELINE_WRITES)
+        )
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
     return {"git_commit": commit, "git_dirty": str(dirty).lower()}

@@ -141,6 +141,7 @@ def save_and_log(
         model_name=mlflow_params.model_name,
         git_commit=tags["git_commit"],
         data_version=tags["data_version"],
+        fit_seconds=trained.fit_seconds,
     )
     ref.write(out_dir / RUN_FILE)
     return ref
