@@ -33,7 +33,7 @@ from pathlib import Path
 from {package}.cli import _on_the_same_rows
 from {package}.settings import load_params
 started = time.perf_counter()
-paired, why = _on_the_same_rows(sys.argv[1], load_params(Path("params.yaml")))
+paired, why, _ = _on_the_same_rows(sys.argv[1], load_params(Path("params.yaml")), None)
 assert paired is not None, why
 print(f"{{time.perf_counter() - started:.2f}} {{paired.resamples}} {{paired.rows}}")
 """

@@ -275,3 +275,9 @@ def test_the_retraining_branch_retrains_and_reports_against_main(github: GitHub)
     assert 0.1 < added_to_test / (2_000 * len(batches)) < 0.3, "not about test_size of the rows"
     header = f"| metric | base `{base[:7]}` | this change | change | 95% interval | verdict |"
     assert f"on the same {same_rows['rows']:,} test rows" in comment and header in comment
+    # and both on the batches' test rows alone, which neither model trained on: how the model
+    # main runs does on the drifted data, against the retrained one (a batch row identical to
+    # one of main's is not new)
+    new_rows = facts["new_rows"]
+    assert new_rows is not None and 0.9 * added_to_test <= new_rows["rows"] <= added_to_test
+    assert f"**On the {new_rows['rows']:,} test rows that are new**" in comment

@@ -95,6 +95,25 @@ def test_the_gate_metric_on_the_same_rows_leads_with_its_interval_and_verdict() 
     assert facts_["same_rows"]["metrics"]["roc_auc"]["gain_interval"] == [0.0040, 0.0150]
 
 
+def test_the_test_rows_the_base_lacked_are_compared_too() -> None:
+    on_new = Paired(
+        rows=400, resamples=200, changes={"roc_auc": Change("roc_auc", 0.80, 0.88, 0.05, 0.11)}
+    )
+    both = Paired(
+        rows=2000, resamples=200, changes={"roc_auc": Change("roc_auc", 0.92, 0.93, -0.01, 0.03)}
+    )
+
+    shown = report(same_rows=both, new_rows=on_new)
+
+    assert (
+        "**On the 400 test rows that are new** (not in the base's data, so neither model trained "
+        "on them): roc_auc 0.8000 with base `abc1234` → 0.8800 with this change (+0.0800, 95% "
+        "interval +0.0500 to +0.1100): better."
+    ) in render(shown, {})
+    assert facts(shown)["new_rows"]["metrics"]["roc_auc"]["verdict"] == "better"
+    assert facts(report(same_rows=both))["new_rows"] is None
+
+
 def test_numbers_from_different_rows_get_no_verdict() -> None:
     markdown = render(report(same_rows_note="the base's model is out of reach"), {})
 

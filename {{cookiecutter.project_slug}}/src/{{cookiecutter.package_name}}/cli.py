@@ -15,6 +15,8 @@ import typer
 from {{ cookiecutter.package_name }}.settings import DEFAULT_PARAMS, Params, load_params
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from {{ cookiecutter.package_name }}.compare import Paired
     from {{ cookiecutter.package_name }}.drift import DriftResult
 
@@ -251,16 +253,20 @@ def report_command(
         stale_stages=revisions.stale_stages() if training is None else [],
         tolerance=params.promote.tolerance,
     )
+    data_changed = bool(result.data_changes) and not report.validation_failed(result)
+    before = revisions.prepared_rows(base) if data_changed else None
     comparable = report.not_comparable(result) is None and not report.validation_failed(result)
     if result.head is not None and result.base is not None and comparable:
         why: str | None = "nothing was trained"
         if training in ("skipped", "failed"):
-            paired = None
+            paired = new_rows = None
         else:
-            paired, why = _on_the_same_rows(base, params)
+            known = None if before is None or isinstance(before, str) else before
+            paired, why, new_rows = _on_the_same_rows(base, params, known)
         result = dataclasses.replace(result, same_rows=paired, same_rows_note=why)
-    if result.data_changes and not report.validation_failed(result):
-        drifted, note = _data_drift(base, params)
+        result = dataclasses.replace(result, new_rows=new_rows)
+    if before is not None:
+        drifted, note = _data_drift(before, params)
         result = dataclasses.replace(result, data_drift=drifted, data_drift_note=note)
     images = report.plot_comparisons(result, out_dir)
     image_names = {name: path.name for name, path in images.items()}
@@ -277,42 +283,59 @@ def report_command(
     typer.echo(f"Report in {out_dir / 'report.md'}", err=True)
 
 
-def _on_the_same_rows(base: str, params: Params) -> "tuple[Paired | None, str | None]":
+def _on_the_same_rows(
+    base: str, params: Params, base_rows: "pd.DataFrame | None"
+) -> "tuple[Paired | None, str | None, Paired | None]":
     """The base's model and this revision's, both scored on this revision's test split; or
-    None and why not."""
+    None and why not. With the base's rows, also both on the test rows the base did not have
+    (a retraining pull request's batch, say): how the model the base runs does on the new data,
+    against the candidate, which never trained on them either."""
     import tempfile
 
     import mlflow
+    import numpy as np
 
     from {{ cookiecutter.package_name }} import compare, data, evaluate, revisions, validate
 
     model_dir, test_file = Path(revisions.MODEL), Path(revisions.TEST_SPLIT)
     if not (model_dir.is_dir() and test_file.is_file()):
-        return None, "this revision's model or test split is not here"
+        return None, "this revision's model or test split is not here", None
     test = validate.validated(data.read_split(test_file))
     with tempfile.TemporaryDirectory(prefix="base-model-") as scratch:
         base_dir = Path(scratch) / "model"
         if (why := revisions.fetch_model(base, base_dir)) is not None:
-            return None, why
+            return None, why, None
         try:
             scored_base = evaluate.score(
                 mlflow.sklearn.load_model(str(base_dir)), test, params.evaluate
             )
         except Exception as error:  # older code, features or labels: not these rows' model
-            return None, f"the base's model cannot score this revision's rows ({error})"
+            return None, f"the base's model cannot score this revision's rows ({error})", None
     candidate = evaluate.score(mlflow.sklearn.load_model(str(model_dir)), test, params.evaluate)
     paired = compare.paired(scored_base, candidate, params.report.resamples, params.report.seed)
-    return paired, None
+    if base_rows is None:
+        return paired, None, None
+    new = np.flatnonzero(~np.isin(data.row_hashes(test, 0), data.row_hashes(base_rows, 0)))
+    if len(new) < MIN_NEW_ROWS:
+        return paired, None, None
+    on_new = compare.paired(
+        scored_base.take(new), candidate.take(new), params.report.resamples, params.report.seed
+    )
+    return paired, None, on_new
 
 
-def _data_drift(base: str, params: Params) -> "tuple[DriftResult | None, str | None]":
-    """This revision's prepared rows against the base's, as the drift check compares a batch
-    with its reference; or None and why not."""
+MIN_NEW_ROWS = 30  # fewer new test rows than this say too little to compare on
+
+
+def _data_drift(
+    before: "pd.DataFrame | str", params: Params
+) -> "tuple[DriftResult | None, str | None]":
+    """This revision's prepared rows against the base's (or why those could not be read), as
+    the drift check compares a batch with its reference; or None and why not."""
     import pandas as pd
 
     from {{ cookiecutter.package_name }} import data, drift, revisions
 
-    before = revisions.prepared_rows(base)
     if isinstance(before, str):
         return None, before
     splits = [

@@ -211,6 +211,7 @@ def fetch_version(
         model_name=name,
         git_commit=run.data.tags.get("git_commit", "unknown"),
         data_version=run.data.tags.get("data_version", "unknown"),
+        fit_seconds=run.data.metrics.get("fit_seconds"),  # train logs it
     )
     ref.write(run_file)
     return ref

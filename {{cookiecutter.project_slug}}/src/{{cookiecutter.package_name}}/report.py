@@ -96,6 +96,7 @@ class Report:
     # The base's model and this change's on this change's test rows, or why they were not.
     same_rows: Paired | None = None
     same_rows_note: str | None = None
+    new_rows: Paired | None = None  # both models on the test rows the base's data lacked
     data_drift: DriftResult | None = None  # this revision's rows against the base's
     data_drift_note: str | None = None  # why there is none, when data changed
     tolerance: float = 0.0  # promote.tolerance: how much worse the gate metric may be
@@ -259,28 +260,29 @@ def same_rows_table(report: Report, base_label: str) -> str:
             f"| {label} | {change.base:.4f} | {change.candidate:.4f} | {_signed(change)} | "
             f"{_interval(change)} | {said}{mark} |"
         )
+    lines += _on_new_rows(report, base_label)
     return "\n".join(lines)
+
+
+def _on_new_rows(report: Report, base_label: str) -> list[str]:
+    """The gate metric on the test rows the base's data did not have."""
+    if report.new_rows is None:
+        return []
+    change = report.new_rows.changes[report.gate_metric]
+    said = verdict(change.low, change.high, report.tolerance)
+    return [
+        "",
+        f"**On the {report.new_rows.rows:,} test rows that are new** (not in the base's data, "
+        f"so neither model trained on them): {report.gate_metric} {change.base:.4f} with "
+        f"{base_label} → {change.candidate:.4f} with this change ({_signed(change)}, 95% "
+        f"interval {_interval(change)}): {said}.",
+    ]
 
 
 def facts(report: Report) -> dict[str, Any]:
     """What the Markdown shows, as data (reports/pr/report.json): tools and tests read facts."""
     paired = report.same_rows
-    same_rows: dict[str, Any] | None = None
-    if paired is not None:
-        same_rows = {
-            "rows": paired.rows,
-            "resamples": paired.resamples,
-            "metrics": {
-                name: {
-                    "base": change.base,
-                    "candidate": change.candidate,
-                    "change": change.candidate - change.base,
-                    "gain_interval": [change.low, change.high],
-                    "verdict": verdict(change.low, change.high, report.tolerance_of(name)),
-                }
-                for name, change in paired.changes.items()
-            },
-        }
+    same_rows = _paired_facts(report, paired)
     return {
         "commit": report.commit,
         "tested": report.tested,
@@ -301,9 +303,29 @@ def facts(report: Report) -> dict[str, Any]:
             "head": report.head.fit if report.head else None,
         },
         "data_changes": [asdict(change) for change in report.data_changes],
+        "new_rows": _paired_facts(report, report.new_rows),
         "validation": _validated(report.validation),
         "data_drift": asdict(report.data_drift) if report.data_drift else None,
         "data_drift_note": report.data_drift_note,
+    }
+
+
+def _paired_facts(report: Report, paired: Paired | None) -> dict[str, Any] | None:
+    if paired is None:
+        return None
+    return {
+        "rows": paired.rows,
+        "resamples": paired.resamples,
+        "metrics": {
+            name: {
+                "base": change.base,
+                "candidate": change.candidate,
+                "change": change.candidate - change.base,
+                "gain_interval": [change.low, change.high],
+                "verdict": verdict(change.low, change.high, report.tolerance_of(name)),
+            }
+            for name, change in paired.changes.items()
+        },
     }
 
 
