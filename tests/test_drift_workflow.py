@@ -22,6 +22,7 @@ from conftest import run
 from standins.github_api import GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
+    Environment,
     WorkflowRun,
     generated_repository,
     pull_request_event,
@@ -34,6 +35,10 @@ pytestmark = pytest.mark.slow
 MODEL = "income-classifier"
 BRANCH = f"retrain/{MODEL}"
 BATCHES = "data/batches"
+# The App's key where the generated README puts it: an environment that deploys from main only.
+RELEASE = Environment(
+    branches=("main",), secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"}
+)
 CHECK, RETRAIN = "Check the newest batch for drift", "Open or update the retraining pull request"
 DRIFTING = ("age=15", "hours_per_week=12", "education_num=3")  # 3 of 13 columns: past 20%
 
@@ -93,7 +98,7 @@ def run_drift(github: GitHub) -> WorkflowRun:
         api=github.api,
         event_name="schedule",
         variables={"DVC_REMOTE_URL": str(github.dvc_remote), "RELEASE_APP_ID": "123456"},
-        secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
+        environments={"release": RELEASE},
     )
 
 

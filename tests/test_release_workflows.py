@@ -44,8 +44,14 @@ PROMOTE = "Promote what production.yaml names"
 RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
 DVC_BUCKET = "dvc"
 ROLE = "arn:aws:iam::123456789012:role/income-classifier-ci"  # AWS_ROLE_TO_ASSUME
-# The production environment as the generated README sets it up: deployments from main only.
-ENVIRONMENTS = {"production": Environment(branches=("main",))}
+# The environments as the generated README sets them up: deployments from main only, the App's
+# key in `release` (the tests' tracking server asks for no password).
+ENVIRONMENTS = {
+    "production": Environment(branches=("main",)),
+    "release": Environment(
+        branches=("main",), secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"}
+    ),
+}
 
 
 @dataclass
@@ -163,7 +169,6 @@ def run_on_main(
             }.items()
             if name != unset
         },
-        secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"},
         environments=ENVIRONMENTS,
     )
     assert dispatch or result.started == [workflow], f"this push also starts {result.started}"

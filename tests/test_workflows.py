@@ -5,6 +5,7 @@ remote action pinned to a commit with its version, nothing granted by default, a
 every job, no `${{ }}` expanded inside shell, and every action input and output documented.
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -84,8 +85,9 @@ def test_schemas_accept_actions_and_dependabot(generated: Path) -> None:
 
 @pytest.mark.parametrize("where", ["template", "generated"])
 def test_zizmor_finds_nothing(where: str, generated: Path) -> None:
-    # workflows, actions and Dependabot settings, with the repository's own zizmor.yml
-    lint(root_of(where, generated), str(BIN / "zizmor"), "--offline", ".")
+    # workflows, actions and Dependabot settings, with the repository's own zizmor.yml, as the
+    # auditor persona sees them (every finding, whatever its confidence)
+    lint(root_of(where, generated), str(BIN / "zizmor"), "--offline", "--persona", "auditor", ".")
 
 
 def needed_permissions(job: dict) -> dict[str, str]:
@@ -114,6 +116,26 @@ def test_grants_nothing_by_default_and_each_job_only_what_it_needs(
             f"{relative}: job {name} must be granted exactly what its steps use"
         )
         assert isinstance(job.get("timeout-minutes"), int), f"{relative}: {name} has no timeout"
+
+
+RELEASE_SECRETS = ("RELEASE_APP_PRIVATE_KEY", "MLFLOW_TRACKING_PASSWORD")
+
+
+def test_release_secrets_are_read_only_in_environments_that_deploy_from_main(
+    workflow: tuple[Path, str, dict],
+) -> None:
+    # pr.yml's jobs run for any branch: they read only the repository-level tracking password
+    # (README: a user who may log runs and read models), never the App's key
+    _, relative, parsed = workflow
+    for name, job in parsed["jobs"].items():
+        text = json.dumps(job)
+        read = [secret for secret in RELEASE_SECRETS if f"secrets.{secret}" in text]
+        if relative.endswith("pr.yml"):
+            assert "RELEASE_APP_PRIVATE_KEY" not in read, f"{relative}: {name} reads the App's key"
+        elif read:
+            assert job.get("environment") in ("release", "production"), (
+                f"{relative}: job {name} reads {read} outside the release environments"
+            )
 
 
 def test_writes_are_explained(workflow: tuple[Path, str, dict]) -> None:

@@ -7,7 +7,8 @@ semantics where a kinder stand-in would let a broken workflow pass:
 - the job's GITHUB_TOKEN has the permissions the workflow declares for it, read-only in a
   fork's pull request, and the GitHub API stand-in refuses what they do not allow;
 - a fork's pull request gets no repository variables and no secrets;
-- an environment's secrets and variables go only to jobs that name it, and a job may deploy to
+- an environment's secrets and variables go only to jobs that name it (a job that reads one
+  without naming it is refused: act has one set for the run), and a job may deploy to
   it only from a branch its policy allows; each such job is recorded as a deployment;
 - a workflow runs only for an event that starts it on GitHub (its trigger, branch and path
   filters: `triggers.py`).
@@ -110,6 +111,29 @@ class Environment:
 def environment_of(job: dict[str, Any]) -> str | None:
     named = job.get("environment")
     return named.get("name") if isinstance(named, dict) else named
+
+
+def _only_from_its_environment(
+    name: str,
+    job: dict[str, Any],
+    environments: dict[str, "Environment"],
+    repository_level: dict[str, set[str]],
+) -> None:
+    """Fail when job `name` reads a secret or variable that only environments it does not name
+    define (the repository's level has none of that name): on GitHub it would be empty."""
+    own = environment_of(job)
+    text = json.dumps(job)
+    for kind, attribute in (("secrets", "secrets"), ("vars", "variables")):
+        for value in sorted(set(re.findall(rf"\b{kind}\.([A-Za-z_]\w*)", text))):
+            holders = [
+                env for env, spec in environments.items() if value in getattr(spec, attribute)
+            ]
+            if holders and own not in holders and value not in repository_level[kind]:
+                raise AssertionError(
+                    f"job {name} reads {kind}.{value}, which only the environment "
+                    f"{' or '.join(holders)} holds and the job does not name: on GitHub it "
+                    "would be empty"
+                )
 
 
 def permissions(spec: object) -> dict[str, str]:
@@ -220,6 +244,7 @@ def run_workflow(
     permissions_file = scratch / "permissions.json"
     permissions_file.write_text(json.dumps(granted), encoding="utf-8")
     variables, secrets = dict(variables or {}), dict(secrets or {})
+    repository_level = {"secrets": set(secrets), "vars": set(variables)}
     ref = str(event.get("ref") or f"refs/pull/{event.get('number')}/merge")
     deployments = []
     named = {environment_of(definition["jobs"][name]) for name in running}
@@ -233,9 +258,14 @@ def run_workflow(
             )  # GitHub fails the job before it starts; here, the run
             return WorkflowRun(1, refusal, artifacts, [], records, sha, started, [])
         deployments.append((name, ref))
-        if named == {name}:  # act has one set for the run: only when every job names it
-            secrets |= environment.secrets
-            variables |= environment.variables
+        secrets |= environment.secrets
+        variables |= environment.variables
+    # act has one set of secrets and variables for the whole run, so a job that does not name
+    # an environment would see its values here: such a reading is refused instead, as GitHub
+    # would give that job nothing.
+    for job_name in running:
+        job = definition["jobs"][job_name]
+        _only_from_its_environment(job_name, job, environments or {}, repository_level)
     if fork:  # GitHub passes a fork's pull request no variables and no secrets
         variables, secrets = {}, {}
     env = {key: value for key, value in PROJECT_ENV.items() if key != "PYTHONDONTWRITEBYTECODE"}
