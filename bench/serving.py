@@ -3,8 +3,11 @@
 Trains the default project's model, serves it both ways on loopback, and sends each the same
 bounded load: a fixed number of requests from several concurrent clients, batches of 1 and of
 100 records. Prints requests per second and p50/p99 latency of each, and our server's ratios.
+Then, while the same clients send our server the largest batch it takes, the latency of
+`/health`: a liveness probe that queues behind predictions gets a busy server restarted.
 
-Usage: python bench/serving.py   (part of `make bench`)
+Usage: python bench/serving.py [PROJECT]   (part of `make bench`; PROJECT: a generated project
+already trained with `make run`, to measure instead of baking and training one)
 """
 
 import csv
@@ -33,6 +36,11 @@ CLIENTS = 8
 REQUESTS = {1: 1000, 100: 100}  # batch size -> requests per server (bounded: count and time)
 DEADLINE_SECONDS = 120  # per server and batch size, whatever the count reached
 TIMEOUT_SECONDS = 10  # per request
+LARGEST_BATCH = 1000  # serve.py's MAX_BATCH: the most records a request may hold
+LARGEST_BATCH_REQUESTS = 400  # sent while /health is probed (bounded: count and DEADLINE_SECONDS)
+HEALTH_PROBES = 200  # at most, one every HEALTH_INTERVAL_SECONDS, while the batches are sent
+HEALTH_INTERVAL_SECONDS = 0.05
+HEALTH_TARGET_MS = 100  # p99: well within a Kubernetes probe's default timeout of 1 s
 
 
 @contextmanager
@@ -95,14 +103,48 @@ def load(port: int, path: str, body: bytes, requests: int) -> dict[str, float]:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    return {"rps": len(latencies) / elapsed, **percentiles(latencies), "errors": errors,
+            "sent": len(latencies) + errors}  # fmt: skip
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies) or [float("nan")]
     return {
-        "rps": len(latencies) / elapsed,
         "p50": statistics.median(ordered),
         "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-        "errors": errors,
-        "sent": len(latencies) + errors,
     }
+
+
+def health_under_load(port: int, body: bytes) -> dict[str, float]:
+    """`/health` latencies (ms) while CLIENTS clients POST `body` to /predict back to back."""
+    predictions: dict[str, float] = {}
+    loader = threading.Thread(
+        target=lambda: predictions.update(load(port, "/predict", body, LARGEST_BATCH_REQUESTS))
+    )
+    loader.start()
+    time.sleep(1)  # the clients' first batches are in
+    latencies: list[float] = []
+    failed = 0
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
+    for _ in range(HEALTH_PROBES):
+        if not loader.is_alive():  # only probes sent while the model was busy count
+            break
+        started = time.perf_counter()
+        try:
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            response.read()
+            ok = response.status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+            connection.close()
+        latencies.append((time.perf_counter() - started) * 1000) if ok else None
+        failed += 0 if ok else 1
+        time.sleep(HEALTH_INTERVAL_SECONDS)
+    connection.close()
+    loader.join()
+    return {**percentiles(latencies), "probes": len(latencies), "failed": failed,
+            "predict_rps": predictions["rps"], "predict_p99": predictions["p99"]}  # fmt: skip
 
 
 def sample_records(project: Path, count: int) -> list[dict[str, Any]]:
@@ -110,7 +152,7 @@ def sample_records(project: Path, count: int) -> list[dict[str, Any]]:
     with (project / "tests" / "data" / "sample.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     records = []
-    for row in rows[:count]:
+    for row in (rows * (count // len(rows) + 1))[:count]:  # repeated when count is larger
         record: dict[str, Any] = {}
         for key, value in row.items():
             if key == "income":
@@ -122,9 +164,12 @@ def sample_records(project: Path, count: int) -> list[dict[str, Any]]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_name:
-        project = bake(Path(scratch_name))
-        run(project, "uv", "sync", "--frozen")
-        run(project, "uv", "run", "--frozen", "dvc", "repro")
+        if len(sys.argv) > 1:
+            project = Path(sys.argv[1]).resolve()
+        else:
+            project = bake(Path(scratch_name))
+            run(project, "uv", "sync", "--frozen")
+            run(project, "uv", "run", "--frozen", "dvc", "repro")
         env = PROJECT_ENV | {
             "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{PROJECT_ENV['PATH']}"
         }
@@ -162,6 +207,9 @@ def main() -> None:
                     body = json.dumps(wrap(sample_records(project, batch))).encode()
                     load(port, path, body, 50)  # warm-up
                     results[name, batch] = load(port, path, body, requests)
+                if name == "ours":
+                    largest = json.dumps(wrap(sample_records(project, LARGEST_BATCH))).encode()
+                    health = health_under_load(port, largest)
 
         print(f"{CLIENTS} concurrent clients on loopback, keep-alive connections")
         row = "{:<22}{:>6}{:>7}{:>7}{:>9}{:>9}{:>9}"
@@ -177,6 +225,13 @@ def main() -> None:
                 f"p99 {mine['p99'] / other['p99']:.2f} of mlflow's (target at batch 1: at least "
                 "5x, at most 0.20)"
             )
+        print(
+            f"/health while {CLIENTS} clients send batches of {LARGEST_BATCH} records "
+            f"({len(largest):,} bytes): p50 {health['p50']:.1f} ms, p99 {health['p99']:.1f} ms "
+            f"over {health['probes']:.0f} probes, {health['failed']:.0f} failed (target: p99 "
+            f"under {HEALTH_TARGET_MS} ms); predictions meanwhile {health['predict_rps']:.1f} "
+            f"req/s, p99 {health['predict_p99']:.0f} ms"
+        )
 
 
 if __name__ == "__main__":
