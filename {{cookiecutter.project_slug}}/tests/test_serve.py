@@ -347,7 +347,7 @@ def test_a_request_abandoned_while_waiting_does_not_stop_the_others() -> None:
         abandoned = asyncio.create_task(batcher.predict([{"id": 1}]))
         await asyncio.sleep(0.01)
         abandoned.cancel()  # the client disconnected while its batch was gathering
-        result = await asyncio.wait_for(batcher.predict([{"id": 2}]), timeout=5)
+        result: np.ndarray = await asyncio.wait_for(batcher.predict([{"id": 2}]), timeout=5)
         worker.cancel()
         return result
 
