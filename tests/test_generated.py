@@ -211,9 +211,18 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
             assert status == 422 and body["detail"][0]["loc"][-1] == "age", body
         status, body = post(url, {"records": [{**record, "favourite_colour": "x" * 1_000_000}]})
         assert status == 422 and len(json.dumps(body)) < 1_000, "the error echoes the input"
+        # a listed field takes nothing longer than its longest category ("Not-in-family"): a
+        # megabyte there is refused for its length, a short stranger for not being listed
+        for value, error in (("x" * 1_000_000, "string_too_long"), ("Wifey", "literal_error")):
+            status, body = post(url, {"records": [{**record, "relationship": value}]})
+            assert status == 422 and len(json.dumps(body)) < 1_000, body
+            (refused,) = body["detail"]
+            assert (refused["loc"][-1], refused["type"]) == ("relationship", error), body
         status, body = post(url, " " * (4 * 1024 * 1024 + 1))  # MAX_BODY_BYTES: 4 MiB
         assert status == 413, body
         assert post(url, {"records": [record]})[0] == 200, "the server did not survive"
+        with urllib.request.urlopen(f"{served.url}/health", timeout=10) as health:
+            assert health.status == 200, "the server no longer answers /health"
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert served.returncode in (0, -signal.SIGTERM), served.output
     assert "Application shutdown complete" in served.output, "no graceful shutdown on SIGTERM"

@@ -128,10 +128,15 @@ def bounded_feature() -> tuple[str, float, str] | None:
 
 
 def categorical_feature() -> tuple[str, str] | None:
-    """A text feature that lists its categories, and a value outside them."""
+    """A text feature that lists its categories, and a value outside them that is no longer than
+    they are (a longer one is refused for its length before the categories are looked at)."""
     for name in contract.categorical_features():
-        if any(check.name == "isin" for check in contract.columns()[name].checks):
-            return name, "not-one-of-the-categories"
+        for check in contract.columns()[name].checks:
+            if check.name == "isin":
+                categories = [str(value) for value in check.statistics["allowed_values"]]
+                outside = "?" * min(map(len, categories))
+                assert outside not in categories
+                return name, outside
     return None
 
 

@@ -265,14 +265,103 @@ def test_a_body_over_the_limit_gets_413_whether_declared_or_streamed(client: Tes
     assert client.get("/health").status_code == 200
 
 
-def test_free_text_is_bounded_and_listed_values_bound_themselves() -> None:
+def test_a_text_fields_length_limit_comes_from_the_contract() -> None:
+    # given free text, text with a str_length check, and a listed field whose longest is "bb"
     free, _ = field_type(pa.Column(str))
-    listed, _ = field_type(pa.Column(str, pa.Check.isin(["a", "b"])))
-    record = create_model("R", free=(free, ...), listed=(listed, ...))
+    short, _ = field_type(pa.Column(str, pa.Check.str_length(max_value=3)))
+    listed, _ = field_type(pa.Column(str, pa.Check.isin(["a", "bb"])))
+    record = create_model("R", free=(free, ...), short=(short, ...), listed=(listed, ...))
 
-    with pytest.raises(ValidationError, match="string_too_long"):
-        record(free="z" * (MAX_TEXT_LENGTH + 1), listed="a")
-    assert record(free="z" * MAX_TEXT_LENGTH, listed="b")
+    # then each is refused one character past its own limit, and accepted at it
+    for field, value in (
+        ("free", "z" * (MAX_TEXT_LENGTH + 1)),
+        ("short", "zzzz"),
+        ("listed", "ccc"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            record(**{"free": "z", "short": "z", "listed": "a", field: value})
+        assert [(error["loc"], error["type"]) for error in refused.value.errors()] == [
+            ((field,), "string_too_long")
+        ], field
+    assert record(free="z" * MAX_TEXT_LENGTH, short="zzz", listed="bb")
+    # and a listed value within the limit but not listed is refused as before
+    with pytest.raises(ValidationError, match="literal_error"):
+        record(free="z", short="z", listed="cc")
+    # and the schema states each limit
+    fields = record.model_json_schema()["properties"]
+    assert {name: field["maxLength"] for name, field in fields.items()} == {
+        "free": MAX_TEXT_LENGTH,
+        "short": 3,
+        "listed": 2,
+    }
+
+
+def _text_features() -> tuple[dict[str, str], list[str]]:
+    """The contract's text features: those that list their categories (with the longest), and
+    free text."""
+    listed, free = {}, []
+    for name in contract.categorical_features():
+        checks = contract.columns()[name].checks
+        categories = [c.statistics["allowed_values"] for c in checks if c.name == "isin"]
+        if categories:
+            listed[name] = max(categories[0], key=len)
+        else:
+            free.append(name)
+    return listed, free
+
+
+def _spec_fields(client: TestClient) -> dict[str, dict[str, Any]]:
+    """The request record's fields as the spec states them (a nullable one's non-null branch)."""
+    fields = client.get("/openapi.json").json()["components"]["schemas"]["Record"]["properties"]
+    return {
+        name: next((branch for branch in field.get("anyOf", []) if branch["type"] != "null"), field)
+        for name, field in fields.items()
+    }
+
+
+def _too_long(
+    client: TestClient, records: list[dict[str, Any]], name: str, longest: str
+) -> list[tuple[Any, str]]:
+    """The errors for a batch whose first record holds `longest` in `name`, and its second one
+    character more."""
+    batch = [{**records[0], name: longest}, {**records[1], name: longest + "z"}]
+    response = client.post("/predict", json={"records": batch})
+    assert response.status_code == 422, response.text
+    return [(error["loc"], error["type"]) for error in response.json()["detail"]]
+
+
+def test_a_listed_field_takes_nothing_longer_than_its_longest_category(
+    client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    listed, _ = _text_features()
+    spec = _spec_fields(client)
+    if not listed:  # then no field takes its limit from categories: all take the default
+        text = [field for field in spec.values() if field.get("type") == "string"]
+        assert all(field["maxLength"] == MAX_TEXT_LENGTH for field in text), spec
+        return
+
+    for name, longest in listed.items():
+        errors = _too_long(client, records, name, longest)
+
+        assert errors == [(["body", "records", 1, name], "string_too_long")], (name, errors)
+        assert spec[name]["maxLength"] == len(longest), spec[name]
+
+
+def test_free_text_takes_at_most_max_text_length_characters(
+    client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    _, free = _text_features()
+    spec = _spec_fields(client)
+    if not free:  # then every text field lists its categories: none takes the default
+        text = {name: field for name, field in spec.items() if field.get("type") == "string"}
+        assert all("enum" in field for field in text.values()), text
+        return
+
+    for name in free:
+        errors = _too_long(client, records, name, "z" * MAX_TEXT_LENGTH)
+
+        assert errors == [(["body", "records", 1, name], "string_too_long")], (name, errors)
+        assert spec[name]["maxLength"] == MAX_TEXT_LENGTH, spec[name]
 
 
 def test_the_spec_documents_the_refusals(client: TestClient) -> None:

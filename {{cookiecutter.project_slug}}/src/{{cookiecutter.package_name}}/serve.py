@@ -33,7 +33,8 @@ import pandera.pandas as pa
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticKnownError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }} import contract, tracking
@@ -48,9 +49,11 @@ MAX_BATCH = int(os.environ.get("MAX_BATCH", "1000"))
 # calls (which hold the GIL), so without a pause most would miss the call that could take them.
 BATCH_WAIT_SECONDS = float(os.environ.get("BATCH_WAIT_MS", "2")) / 1000
 # Hostile input is refused before it costs memory: a request body larger than this is a 413
-# (a full batch of MAX_BATCH records takes a few hundred kB), a free-text value longer than
-# MAX_TEXT_LENGTH a 422; an error response lists at most MAX_ERRORS errors, each with an excerpt
-# of its input, never the input itself.
+# (a full batch of MAX_BATCH records takes a few hundred kB), a text value longer than its
+# field's limit a 422; an error response lists at most MAX_ERRORS errors, each with an excerpt
+# of its input, never the input itself. A field's limit comes from the contract: a field that
+# lists its categories takes its longest category, one with a `str_length` check that check's
+# bounds, and other free text MAX_TEXT_LENGTH.
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(4 * 1024 * 1024)))
 MAX_TEXT_LENGTH = int(os.environ.get("MAX_TEXT_LENGTH", "200"))
 MAX_ERRORS = 20
@@ -67,12 +70,18 @@ BOUNDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "ge" if stats["include_min"] else "gt": stats["min_value"],
         "le" if stats["include_max"] else "lt": stats["max_value"],
     },
+    "str_length": lambda stats: {
+        key: stats["exact_value"] if stats["exact_value"] is not None else stats[bound]
+        for key, bound in (("min_length", "min_value"), ("max_length", "max_value"))
+        if stats["exact_value"] is not None or stats[bound] is not None
+    },
 }
 
 
 def field_type(column: pa.Column) -> tuple[Any, list[pa.Check]]:
     """The pydantic type of one column, and the checks it could not take over. Numbers must be
-    finite (JSON's NaN and Infinity, and 1e400, are refused); free text is bounded in length."""
+    finite (JSON's NaN and Infinity, and 1e400, are refused); text is bounded in length, a
+    listed field's by its longest category."""
     python_type: Any = PYTHON_TYPES[str(column.dtype)]
     bounds: dict[str, Any] = {}
     if python_type is float:
@@ -80,16 +89,35 @@ def field_type(column: pa.Column) -> tuple[Any, list[pa.Check]]:
     if python_type is str:
         bounds["max_length"] = MAX_TEXT_LENGTH
     residual = []
+    metadata: list[Any] = []
     for check in column.checks:
         if check.name in BOUNDS:
             bounds |= BOUNDS[check.name](check.statistics)
         elif check.name == "isin":
-            python_type = Literal[tuple(check.statistics["allowed_values"])]
-            bounds.pop("max_length", None)  # the allowed values bound it
+            categories = tuple(check.statistics["allowed_values"])
+            if python_type is str:
+                bounds["max_length"] = max(map(len, categories))
+                metadata.append(_no_longer_than(bounds["max_length"]))
+            python_type = Literal[categories]
         else:
             residual.append(check)
-    annotated = Annotated[python_type, Field(**bounds)] if bounds else python_type
+    if bounds:
+        metadata.insert(0, Field(**bounds))
+    annotated = Annotated[python_type, *metadata] if metadata else python_type
     return (annotated | None if column.nullable else annotated), residual
+
+
+def _no_longer_than(length: int) -> BeforeValidator:
+    """Refuse a category longer than the longest there is before comparing it with them: pydantic
+    states max_length in the spec for a Literal but does not check it, and the error then says
+    why (string_too_long, as for free text), not which values exist."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > length:
+            raise PydanticKnownError("string_too_long", {"max_length": length})
+        return value
+
+    return BeforeValidator(check)
 
 
 def record_model() -> type[BaseModel]:
