@@ -14,9 +14,13 @@ import sys
 import textwrap
 import urllib.error
 import urllib.request
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
+import hypothesis
 import pytest
+import schemathesis
 import yaml
 from conftest import PROJECT_ENV, TEMPLATE, bake, post, run, serving_entrypoint, wait_until_healthy
 from servers import free_port
@@ -28,6 +32,11 @@ METRICS = Path("reports/metrics.json")
 RAW = "data/raw/adult.csv"
 NUMBERS = ("roc.csv", "precision_recall.csv", "confusion.csv", "per_class.csv", "task.json")
 FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png")
+# Schemathesis against the served process, bounded: examples per generation mode (what the spec
+# allows, and what it does not), each example's deadline, each request's timeout.
+FUZZ_EXAMPLES = 50
+FUZZ_DEADLINE = timedelta(seconds=5)
+FUZZ_TIMEOUT_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +235,38 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert served.returncode in (0, -signal.SIGTERM), served.output
     assert "Application shutdown complete" in served.output, "no graceful shutdown on SIGTERM"
+
+
+def test_the_served_api_keeps_to_the_spec_it_serves(project: Path) -> None:
+    # given the image's entrypoint serving the trained model, and the spec it serves
+    with serving_entrypoint(project) as served:
+        schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json", timeout=30)
+        requests = hypothesis.strategies.one_of(
+            schema.as_strategy(generation_mode=mode) for mode in schemathesis.GenerationMode
+        )
+        statuses: Counter[int] = Counter()
+
+        @hypothesis.settings(
+            max_examples=FUZZ_EXAMPLES * len(schemathesis.GenerationMode),
+            deadline=FUZZ_DEADLINE,
+            derandomize=True,  # the same requests on every run: a failure reproduces
+            database=None,
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],  # no shrinking
+            suppress_health_check=[hypothesis.HealthCheck.too_slow],
+        )
+        @hypothesis.given(case=requests)
+        def exchange(case: schemathesis.Case) -> None:
+            response = case.call_and_validate(base_url=served.url, timeout=FUZZ_TIMEOUT_SECONDS)
+            statuses[response.status_code] += 1
+
+        # when schemathesis sends it what the spec allows, and what it does not, then no answer
+        # is a 5xx, an undocumented status or off its documented schema (each raises)
+        exchange()
+
+        # and both kinds were answered, and the server still answers
+        assert statuses[200] and statuses[422], statuses
+        with urllib.request.urlopen(f"{served.url}/health", timeout=10) as health:
+            assert health.status == 200, statuses
 
 
 def test_a_changed_parameter_reruns_training_and_diffs_against_the_last_commit(

@@ -27,13 +27,14 @@ from conftest import (
 from fastapi.testclient import TestClient
 from pydantic import ValidationError, create_model
 
-from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }} import contract, serve
 from {{ cookiecutter.package_name }}.serve import (
     MAX_BATCH,
     MAX_BODY_BYTES,
     MAX_ERRORS,
     MAX_TEXT_LENGTH,
     MicroBatcher,
+    Refusal,
     create_app,
     field_type,
 )
@@ -191,6 +192,26 @@ def test_a_record_the_contract_forbids_gets_422_naming_the_field(
 
 def _error_fields(response: Any) -> list[str]:
     return [str(error["loc"][-1]) for error in response.json()["detail"]]
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_an_integer(
+    client: TestClient, records: list[dict[str, Any]]
+) -> None:
+    # given 40.0 where the contract wants an integer (the spec's `integer` allows it, and pandas
+    # writes an integer column with nulls so); 40.5 is refused, as the float-for-int case shows
+    name = integer_feature()
+    records[0][name] = float(pd.read_csv(SAMPLE)[name].dropna().iloc[0])
+
+    response = client.post("/predict", json={"records": records})
+
+    assert response.status_code == 200, response.text
+
+
+def test_a_body_that_is_not_text_gets_400(client: TestClient) -> None:
+    response = client.post("/predict", content=b'{"records": "\xff"}', headers=JSON)
+
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"detail"}
 
 
 def test_an_empty_batch_gets_422(client: TestClient) -> None:
@@ -364,10 +385,31 @@ def test_free_text_takes_at_most_max_text_length_characters(
         assert spec[name]["maxLength"] == MAX_TEXT_LENGTH, spec[name]
 
 
+def test_a_check_the_request_model_cannot_state_gets_the_same_422(
+    trained: Path, records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a custom check (one pydantic cannot state) that every record fails
+    name = contract.feature_columns()[0]
+    never = pa.Check(lambda value: False, element_wise=True, ignore_na=False, name="never")
+    checks = pa.DataFrameSchema({name: pa.Column(checks=never)})
+    monkeypatch.setattr(serve, "residual_checks", lambda: checks)
+
+    with TestClient(create_app(trained / "models" / "model")) as client:
+        response = client.post("/predict", json={"records": records})
+
+    # then the 422 has the shape the spec documents, naming the field in each record
+    assert response.status_code == 422, response.text
+    refusal = Refusal.model_validate(response.json())
+    assert [error["loc"] for error in refusal.detail] == [
+        ["body", "records", row, name] for row in range(len(records))
+    ]
+    assert refusal.errors == len(records)
+
+
 def test_the_spec_documents_the_refusals(client: TestClient) -> None:
     responses = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
 
-    assert {"200", "413", "422"} <= set(responses)
+    assert {"200", "400", "413", "422"} <= set(responses)
 
 
 def test_health_and_version(client: TestClient) -> None:

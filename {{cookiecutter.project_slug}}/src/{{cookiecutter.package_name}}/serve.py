@@ -80,8 +80,8 @@ BOUNDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def field_type(column: pa.Column) -> tuple[Any, list[pa.Check]]:
     """The pydantic type of one column, and the checks it could not take over. Numbers must be
-    finite (JSON's NaN and Infinity, and 1e400, are refused); text is bounded in length, a
-    listed field's by its longest category."""
+    finite (JSON's NaN and Infinity, and 1e400, are refused), an integer may be written 40.0 but
+    not 40.5; text is bounded in length, a listed field's by its longest category."""
     python_type: Any = PYTHON_TYPES[str(column.dtype)]
     bounds: dict[str, Any] = {}
     if python_type is float:
@@ -89,7 +89,7 @@ def field_type(column: pa.Column) -> tuple[Any, list[pa.Check]]:
     if python_type is str:
         bounds["max_length"] = MAX_TEXT_LENGTH
     residual = []
-    metadata: list[Any] = []
+    metadata: list[Any] = [BeforeValidator(_whole_number)] if python_type is int else []
     for check in column.checks:
         if check.name in BOUNDS:
             bounds |= BOUNDS[check.name](check.statistics)
@@ -105,6 +105,14 @@ def field_type(column: pa.Column) -> tuple[Any, list[pa.Check]]:
         metadata.insert(0, Field(**bounds))
     annotated = Annotated[python_type, *metadata] if metadata else python_type
     return (annotated | None if column.nullable else annotated), residual
+
+
+def _whole_number(value: Any) -> Any:
+    """4.0 as 4: the spec's `integer` is any number without a fraction (JSON Schema's rule, and
+    what pandas writes for an integer column with nulls); strict pydantic refuses every float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _no_longer_than(length: int) -> BeforeValidator:
@@ -319,8 +327,13 @@ class Refusal(BaseModel):
     errors: int = Field(description="how many errors there were in all")
 
 
+class Reason(BaseModel):
+    detail: str = Field(description="why the request was refused")
+
+
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    413: {"description": f"The request body is over {MAX_BODY_BYTES:,} bytes"},
+    400: {"model": Reason, "description": "The body is not text (UTF-8), so not JSON either"},
+    413: {"model": Reason, "description": f"The request body is over {MAX_BODY_BYTES:,} bytes"},
     422: {"model": Refusal, "description": "A record breaks the contract"},
 }
 
@@ -413,13 +426,14 @@ def _check(checks: pa.DataFrameSchema, frame: pd.DataFrame) -> None:
         checks.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         failures = summarize(errors.failure_cases, max_examples=5)
-        detail = [
+        refused = [
             {
-                "loc": ["body", "records", example.row, failure.column],
+                "loc": ("body", "records", example.row, failure.column),
+                "type": "contract_check",
                 "msg": failure.check,
                 "input": example.value,
             }
             for failure in failures
             for example in failure.examples
         ]
-        raise HTTPException(status_code=422, detail=detail) from None
+        raise RequestValidationError(refused) from None  # answered as any other 422
