@@ -198,8 +198,9 @@ def test_a_whole_number_written_with_a_decimal_point_is_an_integer(
     client: TestClient, records: list[dict[str, Any]]
 ) -> None:
     # given 40.0 where the contract wants an integer (the spec's `integer` allows it, and pandas
-    # writes an integer column with nulls so); 40.5 is refused, as the float-for-int case shows
-    name = integer_feature()
+    # writes an integer column with nulls so); 40.5 is refused, as the float-for-int case shows.
+    # A contract without integers: a float feature, which takes it anyway.
+    name = numeric_feature()
     records[0][name] = float(pd.read_csv(SAMPLE)[name].dropna().iloc[0])
 
     response = client.post("/predict", json={"records": records})
