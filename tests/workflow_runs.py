@@ -245,7 +245,12 @@ def run_workflow(
     permissions_file.write_text(json.dumps(granted), encoding="utf-8")
     variables, secrets = dict(variables or {}), dict(secrets or {})
     repository_level = {"secrets": set(secrets), "vars": set(variables)}
-    ref = str(event.get("ref") or f"refs/pull/{event.get('number')}/merge")
+    if event.get("ref"):
+        ref = str(event["ref"])
+    elif event_name.startswith("pull_request"):
+        ref = f"refs/pull/{event.get('number')}/merge"
+    else:  # a schedule runs on the default branch
+        ref = f"refs/heads/{event.get('repository', {}).get('default_branch', 'main')}"
     deployments = []
     named = {environment_of(definition["jobs"][name]) for name in running}
     for name in sorted(filter(None, named)):
@@ -263,9 +268,9 @@ def run_workflow(
     # act has one set of secrets and variables for the whole run, so a job that does not name
     # an environment would see its values here: such a reading is refused instead, as GitHub
     # would give that job nothing.
-    for job_name in running:
-        job = definition["jobs"][job_name]
-        _only_from_its_environment(job_name, job, environments or {}, repository_level)
+    for name in running:
+        defined = definition["jobs"][name]
+        _only_from_its_environment(name, defined, environments or {}, repository_level)
     if fork:  # GitHub passes a fork's pull request no variables and no secrets
         variables, secrets = {}, {}
     env = {key: value for key, value in PROJECT_ENV.items() if key != "PYTHONDONTWRITEBYTECODE"}
