@@ -14,7 +14,7 @@ from conftest import ROOT, RunCli, bounded_feature, numeric_feature, required_fe
 
 from {{ cookiecutter.package_name }} import contract
 from {{ cookiecutter.package_name }}.settings import load_params
-from {{ cookiecutter.package_name }}.validate import Repeats, check_splits, null_shares
+from {{ cookiecutter.package_name }}.validate import Repeats, null_shares, repeats
 
 PARAMS = load_params(ROOT / "params.yaml").validate_
 
@@ -303,22 +303,21 @@ def _another_target(value: str | float) -> str | float:
 def test_duplicates_and_test_rows_seen_in_training_are_counted(sample: pd.DataFrame) -> None:
     train, test = _splits_with_repeats(sample)
 
-    result = check_splits(
+    counted, failures = repeats(
         train, test, PARAMS.model_copy(update={"max_duplicate_share": 1.0, "max_seen_share": 1.0})
     )
 
-    assert result.passed, result.failures
-    assert result.repeats == Repeats(duplicate_rows=2, test_rows=50, test_rows_seen_in_training=2)
+    assert failures == []
+    assert counted == Repeats(duplicate_rows=2, test_rows=50, test_rows_seen_in_training=2)
 
 
 def test_repeats_over_their_ceilings_fail_with_their_rows(sample: pd.DataFrame) -> None:
     train, test = _splits_with_repeats(sample)
 
-    result = check_splits(
+    _, (duplicates, seen) = repeats(
         train, test, PARAMS.model_copy(update={"max_duplicate_share": 0.01, "max_seen_share": 0.01})
     )
 
-    duplicates, seen = result.failures
     assert duplicates.check.startswith("duplicate rows: 1.3% repeat an earlier row, over ")
     assert [example.row for example in duplicates.examples] == [1000, 1001]
     assert seen.check.startswith("test rows seen in training: 4.0% of the test split have ")

@@ -263,8 +263,9 @@ def report_command(
         else:
             known = None if before is None or isinstance(before, str) else before
             paired, why, new_rows = _on_the_same_rows(base, params, known)
-        result = dataclasses.replace(result, same_rows=paired, same_rows_note=why)
-        result = dataclasses.replace(result, new_rows=new_rows)
+        result = dataclasses.replace(
+            result, same_rows=paired, same_rows_note=why, new_rows=new_rows
+        )
     if before is not None:
         drifted, note = _data_drift(before, params)
         result = dataclasses.replace(result, data_drift=drifted, data_drift_note=note)
