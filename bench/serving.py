@@ -81,16 +81,7 @@ def load(port: int, path: str, body: bytes, requests: int) -> dict[str, float]:
             with lock:
                 if next(remaining, None) is None:
                     break
-            started = time.perf_counter()
-            try:
-                connection.request("POST", path, body, headers)
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                connection.close()
-            took = (time.perf_counter() - started) * 1000
+            ok, took = timed(connection, "POST", path, body, headers)
             with lock:
                 latencies.append(took) if ok else None
                 errors += 0 if ok else 1
@@ -105,6 +96,27 @@ def load(port: int, path: str, body: bytes, requests: int) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     return {"rps": len(latencies) / elapsed, **percentiles(latencies), "errors": errors,
             "sent": len(latencies) + errors}  # fmt: skip
+
+
+def timed(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[bool, float]:
+    """Whether one request got a 200, and its latency in ms; a broken connection is closed, to be
+    opened again by the next request."""
+    started = time.perf_counter()
+    try:
+        connection.request(method, path, body, headers or {})
+        response = connection.getresponse()
+        response.read()
+        ok = response.status == 200
+    except (OSError, http.client.HTTPException):
+        ok = False
+        connection.close()
+    return ok, (time.perf_counter() - started) * 1000
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -129,16 +141,8 @@ def health_under_load(port: int, body: bytes) -> dict[str, float]:
     for _ in range(HEALTH_PROBES):
         if not loader.is_alive():  # only probes sent while the model was busy count
             break
-        started = time.perf_counter()
-        try:
-            connection.request("GET", "/health")
-            response = connection.getresponse()
-            response.read()
-            ok = response.status == 200
-        except (OSError, http.client.HTTPException):
-            ok = False
-            connection.close()
-        latencies.append((time.perf_counter() - started) * 1000) if ok else None
+        ok, took = timed(connection, "GET", "/health")
+        latencies.append(took) if ok else None
         failed += 0 if ok else 1
         time.sleep(HEALTH_INTERVAL_SECONDS)
     connection.close()
