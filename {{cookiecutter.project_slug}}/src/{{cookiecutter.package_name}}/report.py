@@ -54,9 +54,7 @@ class Results:
     per_class: pd.DataFrame | None = None  # label, precision, recall, f1, support, roc_auc, ...
     predictions: pd.DataFrame | None = None  # regression: actual, predicted (a sample)
     evaluated: dict[str, Any] | None = None  # evaluate's task.json: task, target, labels, rows
-    fit: dict[str, Any] | None = (
-        None  # evaluate's fit.json: fit_seconds, model_bytes, train_metrics
-    )
+    fit: dict[str, Any] | None = None  # evaluate's fit.json: fit time, bytes, train metrics
 
     def describes(self) -> str:
         """What this revision's model predicts, for people: "binary income"."""
