@@ -12,6 +12,7 @@ so a validation failure points at a line a person can open.
 
 import csv
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from {{ cookiecutter.package_name }}.settings import PrepareParams
 ROW_INDEX = "row"  # 0-based data row (header excluded), counted on across the batches
 SPLITS = ("train", "test", "reference")
 UNREADABLE = "unreadable.json"  # in the prepared folder when a file could not be read
+TAIL_BYTES = 1 << 16  # of a file, read to see whether its last line was cut short
 BATCH_FILES = "*.csv"
 HASH_BUCKETS = 1_000_000  # a row is in test when its hash falls in the first test_size of these
 
@@ -78,14 +80,19 @@ def _first_undecodable_line(path: Path) -> int | None:
 
 def _cut_short_line(path: Path, fields: int) -> int | None:
     """The 1-based number of a last line that has no line end and fewer fields than the
-    header: what a copy or a download stopped partway leaves (pandas fills it with nulls)."""
-    content = path.read_bytes()
-    if not content or content.endswith(b"\n") or fields == 0:
-        return None
-    last = content[content.rfind(b"\n") + 1 :].decode("utf-8")
+    header: what a copy or a download stopped partway leaves (pandas fills it with nulls).
+    Only the file's tail is read, unless it is cut short: then its lines are counted."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - TAIL_BYTES))
+        tail = handle.read()
+    if not tail or tail.endswith(b"\n") or fields == 0 or b"\n" not in tail:
+        return None  # a last line longer than TAIL_BYTES is not judged
+    last = tail[tail.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")
     if len(next(csv.reader([last]), [])) >= fields:
         return None
-    return content.count(b"\n") + 1
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) + 1
 
 
 def batch_files(batches_dir: Path | None) -> list[Path]:
