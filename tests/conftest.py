@@ -34,6 +34,22 @@ PROJECT_ENV |= {
 }
 
 
+# Mermaid's own parser, which `make tools` installs from tests/mermaid's lock.
+MERMAID_CHECK = TEMPLATE / ".tools" / "mermaid" / "check.mjs"
+CHART_TITLE = re.compile(r'^  title "(.*)"$', re.MULTILINE)
+
+
+def mermaid_charts(markdown: str) -> dict[str, str]:
+    """Each Mermaid chart of `markdown` by its title, once Mermaid's parser accepted them all
+    (what GitHub draws them with)."""
+    checked = subprocess.run(
+        ["node", str(MERMAID_CHECK)], input=markdown, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, f"Mermaid refuses the report's charts: {checked.stderr}"
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", markdown, re.MULTILINE | re.DOTALL)
+    return {title: block for block in blocks for title in CHART_TITLE.findall(block)}
+
+
 def bake(output_dir: Path, **answers: Any) -> Path:
     """Generate a project with `answers` over the defaults; returns the project's path."""
     return Path(

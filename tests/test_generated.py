@@ -22,7 +22,16 @@ import hypothesis
 import pytest
 import schemathesis
 import yaml
-from conftest import PROJECT_ENV, TEMPLATE, bake, post, run, serving_entrypoint, wait_until_healthy
+from conftest import (
+    PROJECT_ENV,
+    TEMPLATE,
+    bake,
+    mermaid_charts,
+    post,
+    run,
+    serving_entrypoint,
+    wait_until_healthy,
+)
 from servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -326,6 +335,11 @@ def test_report_compares_the_change_with_its_base(project: Path) -> None:
     for image in ("roc.png", "precision_recall.png", "confusion.png"):
         assert f"]({image})" in markdown
         assert (project / "reports" / "pr" / image).stat().st_size > 0
+    # and the curves are drawn from the text, both revisions on each, in Mermaid that parses
+    charts = mermaid_charts(markdown)
+    assert set(charts) == {"ROC curve", "Precision-recall curve"}
+    for chart in charts.values():
+        assert '"base ' in chart and '"this change"' in chart
     assert "Out of date" not in markdown
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import mermaid_charts, run
 from standins.github_api import GITHUB_TOKEN, GitHubState, github_api
 from workflow_runs import (
     CONFLICT,
@@ -209,6 +209,9 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     # and the job summary, where nothing is uploaded, is the same report with the plots linked
     summary = result.summary("Validate, train and report")
     assert "](roc.png)" not in summary and "/actions/runs/" in summary, summary
+    # with the curves drawn from its text, in Mermaid that parses, and the images' artifact named
+    assert set(mermaid_charts(summary)) == {"ROC curve", "Precision-recall curve"}
+    assert "are in the artifact `model-report` of [this run](" in summary
     assert summary.split("\n\n")[:2] == comment.split("\n\n")[:2], "two reports, not one"
     assert logged["id"] in comment, "the comment does not name the MLflow run"
     assert comment.startswith(f"## Model report for `{head[:12]}`"), "not the PR's commit"
@@ -247,7 +250,7 @@ def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) 
     facts = json.loads((result.artifacts / "model-report" / "report.json").read_text())
     assert facts["verdict"] is None and facts["same_rows_note"] == "nothing was trained"
     assert "![" not in call["body"], "an unpublished image would show broken"
-    assert "/actions/runs/" in call["body"], "the plots are not linked"
+    assert "are in the artifact `model-report` of [this run](" in call["body"], "not linked"
 
 
 def test_pushing_again_updates_the_one_comment(github: GitHub) -> None:

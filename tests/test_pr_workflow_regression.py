@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import mermaid_charts
 from standins.github_api import github_api
 from test_pr_workflow import (
     GitHub,
@@ -74,6 +75,7 @@ def test_appended_rows_and_a_parameter_change_are_compared_on_the_same_rows(
     assert "| `train.model.max_iter` | `200` | `120` |" in comment
     assert set(call["images"]) == {"predicted_vs_actual.png", "residuals.png"}
     assert all(call["images"].values()), f"an image the comment shows is missing: {call}"
+    assert set(mermaid_charts(comment)) == {"Mean prediction by actual value", "Residuals"}
     # the data change: the rows added, counted by content, none moved or edited
     [change] = facts["data_changes"]
     before = change["rows_before"]

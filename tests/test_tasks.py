@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake, post, run, serving_entrypoint
+from conftest import bake, mermaid_charts, post, run, serving_entrypoint
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +27,7 @@ TASKS = {
         "floor": ("balanced_accuracy", 0.9),
         "figures": {"roc.png", "precision_recall.png", "confusion_matrix.png"},
         "report_images": {"roc.png", "precision_recall.png", "confusion.png"},
+        "charts": {"f1 by label"},
         "raw": "data/raw/rodents.csv",
         "new_target": "plot_type",
     },
@@ -35,6 +36,7 @@ TASKS = {
         "floor": ("r2", 0.9),
         "figures": {"predicted_vs_actual.png", "residuals.png"},
         "report_images": {"predicted_vs_actual.png", "residuals.png"},
+        "charts": {"Mean prediction by actual value", "Residuals"},
         "raw": "data/raw/hotel_rates.csv",
         "new_target": "historical_adr",
     },
@@ -117,6 +119,11 @@ def test_report_after_a_parameter_change_compares_the_tasks_metrics(project: Pat
     for image in expected:
         assert f"]({image})" in markdown, f"{image} is not in the report"
         assert (project / "reports" / "pr" / image).stat().st_size > 0
+    # and its charts are drawn from the text, both revisions on each, in Mermaid that parses
+    charts = mermaid_charts(markdown)
+    assert set(charts) == TASKS[task_of(project)]["charts"]
+    for chart in charts.values():
+        assert '"base ' in chart and '"this change"' in chart
     commit_all(project, "Tune the learning rate")
 
 

@@ -18,11 +18,13 @@ if ! git rev-parse --verify --quiet "$REPORT_BASE^{commit}" >/dev/null; then
 fi
 
 report_dir=reports/pr
-# Images show inline only where they are uploaded (the comment, with publishing on). The job
-# summary and an unpublished comment link to this run, where the artifact holds them. One run
-# writes both, so the same-rows comparison is computed once.
+# The charts are Mermaid in the text, shown everywhere. The images show inline only where they
+# are uploaded (the comment, with publishing on); the job summary and an unpublished comment
+# name the artifact of this run that holds them. One run writes both, so the same-rows
+# comparison is computed once.
 run_url="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"
-args=(report --base "$REPORT_BASE" --out-dir "$report_dir" --plots-link "$run_url")
+args=(report --base "$REPORT_BASE" --out-dir "$report_dir")
+args+=(--plots-link "$run_url" --artifact "$REPORT_ARTIFACT")
 if [[ -n "$REPORT_HEAD" ]]; then
   args+=(--commit "$REPORT_HEAD")
 fi

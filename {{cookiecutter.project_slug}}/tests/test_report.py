@@ -1,5 +1,6 @@
 """The report a reviewer reads: every section says what changed, in plain words."""
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -285,13 +286,92 @@ def test_plots_compare_both_revisions(tmp_path: Path) -> None:
     assert "![ROC curve](roc.png)" in markdown
 
 
-def test_plots_that_cannot_be_shown_inline_are_linked() -> None:
+def test_the_curves_are_drawn_from_the_text_with_both_revisions() -> None:
+    markdown = render(report(), {})
+
+    chart = charts_of(markdown)["ROC curve"]
+    assert chart.startswith("---\nconfig:") and "\nxychart-beta\n" in chart
+    assert 'x-axis "False positive rate" 0 --> 1' in chart
+    # the base's curve first (grey), this change's second (blue), each 21 points of 0..1
+    lines = [line for line in chart.splitlines() if line.startswith("  line ")]
+    assert [line.split(" [")[0] for line in lines] == [
+        '  line "base abc1234"',
+        '  line "this change"',
+        '  line "chance"',
+    ]
+    points = lines[1].split(" [")[1].rstrip("]").split(", ")
+    assert len(points) == 21 and points[0] == "0" and points[10] == "0.8" and points[-1] == "1"
+    assert "Grey: the base `abc1234`; blue: this change" in markdown
+
+
+def test_the_confusion_counts_are_a_table_of_base_and_change() -> None:
+    fewer = COUNTS.assign(count=[72, 3, 9, 16])
+
+    markdown = render(report(head=replace(results("workspace", 0.93, 0.3), confusion=fewer)), {})
+
+    assert "| true \\ predicted | &lt;=50K | &gt;50K |" in markdown
+    assert "| &lt;=50K | 70 → 72 | 5 → 3 |" in markdown
+    assert "| &gt;50K | 8 → 9 | 17 → 16 |" in markdown
+
+
+def test_multiclass_draws_each_labels_f1_as_bars() -> None:
+    labels = ["DM", "DO", 'say "PP"']
+    scores = {"precision": 0.8, "recall": 0.8, "support": 10}
+    table = pd.DataFrame({"label": labels, "f1": [0.9, 0.8, 0.7]}).assign(**scores)
+    curves = pd.concat([CURVE.assign(label=label) for label in labels])
+    head = Results("workspace", {"f1_macro": 0.8}, {}, {"roc": curves}, per_class=table)
+    base = replace(head, revision="abc1234", per_class=table.assign(f1=[0.85, 0.8, 0.75]))
+
+    markdown = render(report(head=head, base=base, gate_metric="f1_macro"), {})
+
+    charts = charts_of(markdown)
+    assert list(charts) == ["f1 by label"], "one curve per label is not drawn from the text"
+    assert 'x-axis "label" ["DM", "DO", "say \'PP\'"]' in charts["f1 by label"]
+    assert '  bar "base abc1234" [0.85, 0.8, 0.75]' in charts["f1 by label"]
+    assert '  bar "this change" [0.9, 0.8, 0.7]' in charts["f1 by label"]
+
+
+def test_regression_draws_residuals_and_mean_prediction_by_actual_value() -> None:
+    actual = pd.Series(range(100), dtype=float)
+    rows = pd.DataFrame({"actual": actual, "predicted": actual + 1.0})
+    head = Results("workspace", {"r2": 0.9}, {}, predictions=rows)
+    base = replace(head, revision="abc1234", predictions=rows.assign(predicted=actual))
+
+    markdown = render(report(head=head, base=base, gate_metric="r2"), {})
+
+    charts = charts_of(markdown)
+    assert list(charts) == ["Mean prediction by actual value", "Residuals"]
+    by_band = {
+        line.split(" [")[0].split('"')[1]: [float(v) for v in line.split(" [")[1][:-1].split(", ")]
+        for line in charts["Mean prediction by actual value"].splitlines()
+        if line.startswith("  line ")
+    }
+    assert list(by_band) == ["base abc1234", "this change", "perfect"]
+    assert by_band["this change"] == pytest.approx([v + 1 for v in by_band["base abc1234"]])
+    residuals = charts["Residuals"]
+    assert residuals.count("  line ") == 2 and 'y-axis "rows"' in residuals
+
+
+def test_plots_that_cannot_be_shown_inline_are_named_with_their_artifact() -> None:
     link = "https://github.com/o/r/actions/runs/1"
 
-    markdown = render(report(), {"roc": "roc.png", "confusion": "confusion.png"}, link)
+    markdown = render(
+        report(), {"roc": "roc.png", "confusion": "confusion.png"}, link, "model-report"
+    )
 
     assert "![" not in markdown, "an image that the comment cannot show"
-    assert "`roc.png` (ROC curve)" in markdown and f"]({link})" in markdown
+    assert (
+        f"The plots as images (`roc.png`, `confusion.png`) are in the artifact `model-report` "
+        f"of [this run]({link})."
+    ) in markdown
+    assert "```mermaid" in markdown, "the charts drawn from the text are shown anyway"
+
+
+def charts_of(markdown: str) -> dict[str, str]:
+    """Each Mermaid block of the report by its title."""
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", markdown, re.MULTILINE | re.DOTALL)
+    titled = re.compile(r'^  title "(.*)"$', re.MULTILINE)
+    return {title: block for block in blocks for title in titled.findall(block)}
 
 
 def test_a_base_with_another_target_is_not_compared() -> None:

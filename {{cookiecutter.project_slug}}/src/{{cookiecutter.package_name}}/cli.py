@@ -216,6 +216,10 @@ def report_command(
         str | None,
         typer.Option(help="Link the plots here instead of showing them (images not uploaded)."),
     ] = None,
+    artifact: Annotated[
+        str | None,
+        typer.Option(help="The name of the workflow artifact at --plots-link that holds them."),
+    ] = None,
     shown_plots_copy: Annotated[
         Path | None,
         typer.Option(
@@ -271,7 +275,7 @@ def report_command(
         result = dataclasses.replace(result, data_drift=drifted, data_drift_note=note)
     images = report.plot_comparisons(result, out_dir)
     image_names = {name: path.name for name, path in images.items()}
-    markdown = report.render(result, image_names, plots_link)
+    markdown = report.render(result, image_names, plots_link, artifact)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     if shown_plots_copy is not None:

@@ -8,12 +8,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.package_name }} import charts
 from {{ cookiecutter.package_name }}.compare import Change, Paired, verdict
 from {{ cookiecutter.package_name }}.drift import DriftResult, strength
 from {{ cookiecutter.package_name }}.plots import (
     CURVES,
+    confusion_matrix,
     plot_confusions,
     plot_curves,
     plot_predicted_against_actual,
@@ -114,15 +117,22 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def render(report: Report, images: dict[str, str], plots_link: str | None = None) -> str:
+def render(
+    report: Report,
+    images: dict[str, str],
+    plots_link: str | None = None,
+    artifact: str | None = None,
+) -> str:
     """The report as Markdown; `images` maps a plot name to the path or URL to show it from.
 
-    With `plots_link`, the plots are listed with a link to where they are attached instead of
-    shown inline (where images cannot be uploaded next to the Markdown).
+    The charts are always drawn from the text (Mermaid). With `plots_link`, the images are
+    named with the run (and its `artifact`) that holds them instead of shown (where images
+    cannot be uploaded next to the Markdown).
     """
     sections = [_headline(report), _staleness(report), _validation(report)]
     if report.head is not None and not validation_failed(report):
-        sections += [_metrics(report), _model(report), _params(report), _plots(images, plots_link)]
+        plots = _plots(report, images, plots_link, artifact)
+        sections += [_metrics(report), _model(report), _params(report), plots]
     sections += [_data(report), _provenance(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
 
@@ -465,16 +475,79 @@ PLOT_TITLES = {name: title for name, (_, _, title, _) in CURVES.items()} | {
 }
 
 
-def _plots(images: dict[str, str], link: str | None) -> str:
-    if not images:
+def _plots(report: Report, images: dict[str, str], link: str | None, artifact: str | None) -> str:
+    """The charts drawn from the comment's own text (Mermaid), the confusion counts as a table,
+    then the PNGs: shown inline where they sit next to the Markdown, otherwise named with the
+    artifact that holds them."""
+    head = report.head
+    if head is None:
         return ""
-    titles = PLOT_TITLES
-    if link:
-        names = ", ".join(f"`{path}` ({titles.get(name, name)})" for name, path in images.items())
-        return f"### Plots\n\nBase against this change: {names}, attached to [{link}]({link})."
-    lines = ["### Plots (base dashed, this change solid)", ""]
-    lines += [f"![{titles.get(name, name)}]({path})" for name, path in images.items()]
+    base = report.base if not_comparable(report) is None else None
+    sides = [(f"base {base.revision}", base)] if base is not None else []
+    sides.append(("this change", head))
+    lines = ["### Plots", ""]
+    lines.append(
+        (f"Grey: the base `{base.revision}`; blue: this change" if base else "Blue: this change")
+        + "; green, where drawn: chance or a perfect model."
+    )
+    for drawn in _charts(sides):
+        lines += ["", drawn]
+    if head.confusion is not None:
+        labels = list(head.evaluated["labels"]) if head.evaluated else _labels_of(head.confusion)
+        before = None
+        if base is not None and base.confusion is not None:
+            before = confusion_matrix(base.confusion, labels)
+        lines += ["", *_confusion_table(labels, confusion_matrix(head.confusion, labels), before)]
+    if images and link:
+        names = ", ".join(f"`{path}`" for path in images.values())
+        held = f"the artifact `{artifact}` of" if artifact else "the artifacts of"
+        lines += ["", f"The plots as images ({names}) are in {held} [this run]({link})."]
+    elif images:
+        lines += ["", "<details><summary>The plots as images</summary>", ""]
+        lines += [f"![{PLOT_TITLES.get(name, name)}]({path})" for name, path in images.items()]
+        lines += ["", "</details>"]
     return "\n".join(lines)
+
+
+def _charts(sides: list[tuple[str, Results]]) -> list[str]:
+    """The task's charts, each with every side that has its numbers."""
+    head = sides[-1][1]
+    drawn = []
+    for name in CURVES:
+        if name in head.curves and head.curves[name]["label"].nunique() == 1:
+            drawn.append(
+                charts.curve_chart(
+                    name, [(side, r.curves[name]) for side, r in sides if name in r.curves]
+                )
+            )
+    if head.per_class is not None and head.per_class["label"].nunique() > 2:
+        drawn.append(
+            charts.per_label_chart(
+                "f1", [(side, r.per_class) for side, r in sides if r.per_class is not None]
+            )
+        )
+    if head.predictions is not None:
+        shown = [(side, r.predictions) for side, r in sides if r.predictions is not None]
+        drawn += [charts.calibration_chart(shown), charts.residuals_chart(shown)]
+    return drawn
+
+
+def _confusion_table(labels: list[str], after: np.ndarray, before: np.ndarray | None) -> list[str]:
+    """Rows: the true label; columns: the predicted one; each cell base → this change."""
+    lines = [
+        "**Confusion counts** (rows: true label; columns: predicted"
+        + (", base → this change)" if before is not None else ")"),
+        "",
+        "| true \\ predicted | " + " | ".join(_label(str(label)) for label in labels) + " |",
+        "| --- |" + " ---: |" * len(labels),
+    ]
+    for row, label in enumerate(labels):
+        cells = [
+            f"{before[row, column]:,} → {count:,}" if before is not None else f"{count:,}"
+            for column, count in enumerate(after[row])
+        ]
+        lines.append(f"| {_label(str(label))} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _validation(report: Report) -> str:
