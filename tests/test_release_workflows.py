@@ -582,3 +582,32 @@ def reviewed_models(github: GitHub, pushed: set[str]) -> dict[str, str]:
         Bucket=DVC_BUCKET, Key=f"{remote}/files/md5/{digest[:2]}/{digest[2:]}.dir"
     )["Body"].read()
     return {entry["relpath"]: entry["md5"] for entry in json.loads(listing)}
+
+
+def test_a_model_overwritten_in_the_remote_after_review_is_not_released(github: GitHub) -> None:
+    # given a pull request whose pipeline trained and pushed its model, and then someone with
+    # write access to the DVC remote overwrote the model file's object there
+    stored = set(s3_keys(github.s3_url, DVC_BUCKET))
+    propose(github, "overwritten", lambda clone: set_max_iter(clone, 90))
+    reviewed = run_pull_request(github, "overwritten", job="model")
+    assert reviewed.succeeded, failure_context(reviewed)
+    trained = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
+    recorded = trained["model/model.skops"]
+    remote = github.dvc_remote.removeprefix(f"s3://{DVC_BUCKET}/")
+    forgery = b"not the model the pull request trained"
+    s3_client(github.s3_url).put_object(
+        Bucket=DVC_BUCKET, Key=f"{remote}/files/md5/{recorded[:2]}/{recorded[2:]}", Body=forgery
+    )
+    versions_before = set(registry(github)["versions"])
+
+    # when it is merged and main.yml runs for the push
+    land(github, "overwritten")
+    result = run_on_main(github, "main.yml")
+
+    # then the release stops before registering, naming the file and both hashes
+    assert not result.succeeded, "a model that is not the reviewed one was released"
+    forged = hashlib.md5(forgery, usedforsecurity=False).hexdigest()
+    named = f"models/model/model.skops: md5 {forged}, dvc.lock records {recorded}"
+    assert named in result.log, result.log[-3000:]
+    assert set(registry(github)["versions"]) == versions_before
+    assert not result.recorded("docker"), "an image was built for a refused model"

@@ -569,9 +569,20 @@ def register_command(
     outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Register the trained model as a new version and point ALIAS at it (once per commit)."""
-    from {{ cookiecutter.package_name }} import promote, tracking
+    """Register the trained model as a new version and point ALIAS at it (once per commit).
 
+    Refused when the model's files are not the ones dvc.lock records for the train stage."""
+    from {{ cookiecutter.package_name }} import integrity, promote, tracking
+
+    if problems := integrity.mismatches("train"):
+        typer.echo(
+            "Refusing to register: the model on disk is not the one dvc.lock records (was an "
+            "object in the DVC remote overwritten after it was pushed?):",
+            err=True,
+        )
+        for problem in problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(code=1)
     ref = tracking.RunRef.read(run_file)
     name = load_params(params_file).mlflow.model_name
     client = tracking.client()
