@@ -577,37 +577,50 @@ def reviewed_models(github: GitHub, pushed: set[str]) -> dict[str, str]:
         if key.startswith(f"{remote}/runs/")
     ]
     [models] = [out for entry in entries for out in entry["outs"] if out["path"] == "models"]
-    digest = models["md5"].removesuffix(".dir")
-    listing = client.get_object(
-        Bucket=DVC_BUCKET, Key=f"{remote}/files/md5/{digest[:2]}/{digest[2:]}.dir"
-    )["Body"].read()
-    return {entry["relpath"]: entry["md5"] for entry in json.loads(listing)}
+    return models_listing(github, models["md5"])
+
+
+def models_listing(github: GitHub, digest: str) -> dict[str, str]:
+    """md5 of each file of the `models` directory whose DVC hash is `digest`, by path in it."""
+    listing = s3_client(github.s3_url).get_object(Bucket=DVC_BUCKET, Key=remote_key(github, digest))
+    return {entry["relpath"]: entry["md5"] for entry in json.loads(listing["Body"].read())}
+
+
+def remote_key(github: GitHub, digest: str) -> str:
+    """Where the DVC remote keeps the object whose hash is `digest` (`<md5>` or `<md5>.dir`)."""
+    remote = github.dvc_remote.removeprefix(f"s3://{DVC_BUCKET}/")
+    return f"{remote}/files/md5/{digest[:2]}/{digest[2:]}"
 
 
 def test_a_model_overwritten_in_the_remote_after_review_is_not_released(github: GitHub) -> None:
     # given a pull request whose pipeline trained and pushed its model, and then someone with
-    # write access to the DVC remote overwrote the model file's object there
+    # write access to the DVC remote overwrote the model file's object there with another
+    # model that loads and scores as well: the one main runs now
     stored = set(s3_keys(github.s3_url, DVC_BUCKET))
     propose(github, "overwritten", lambda clone: set_max_iter(clone, 90))
     reviewed = run_pull_request(github, "overwritten", job="model")
     assert reviewed.succeeded, failure_context(reviewed)
-    trained = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
-    recorded = trained["model/model.skops"]
-    remote = github.dvc_remote.removeprefix(f"s3://{DVC_BUCKET}/")
-    forgery = b"not the model the pull request trained"
-    s3_client(github.s3_url).put_object(
-        Bucket=DVC_BUCKET, Key=f"{remote}/files/md5/{recorded[:2]}/{recorded[2:]}", Body=forgery
-    )
+    recorded = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
+    lock = yaml.safe_load(run(github.origin, "git", "show", "main:dvc.lock").stdout)
+    [on_main] = [out for out in lock["stages"]["train"]["outs"] if out["path"] == "models"]
+    other = models_listing(github, on_main["md5"])["model/model.skops"]
+    client = s3_client(github.s3_url)
+    forgery = client.get_object(Bucket=DVC_BUCKET, Key=remote_key(github, other))["Body"].read()
+    reviewed_key = remote_key(github, recorded["model/model.skops"])
+    client.put_object(Bucket=DVC_BUCKET, Key=reviewed_key, Body=forgery)
     versions_before = set(registry(github)["versions"])
 
     # when it is merged and main.yml runs for the push
     land(github, "overwritten")
     result = run_on_main(github, "main.yml")
 
-    # then the release stops before registering, naming the file and both hashes
+    # then DVC restores the forged file without noticing, and the release stops before
+    # registering it, naming the file and both hashes
+    assert "Train stage: restored" in result.log, "the test meant the restore to be fooled"
     assert not result.succeeded, "a model that is not the reviewed one was released"
-    forged = hashlib.md5(forgery, usedforsecurity=False).hexdigest()
-    named = f"models/model/model.skops: md5 {forged}, dvc.lock records {recorded}"
+    named = (
+        f"models/model/model.skops: md5 {other}, dvc.lock records {recorded['model/model.skops']}"
+    )
     assert named in result.log, result.log[-3000:]
     assert set(registry(github)["versions"]) == versions_before
     assert not result.recorded("docker"), "an image was built for a refused model"
