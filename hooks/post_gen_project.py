@@ -1,24 +1,67 @@
 """Turn the rendered files into a working repository: the task's files laid in place, prune,
-git init, dvc init, first commit.
+then, when a repository is being created, the answers file, git init, dvc init, first commit.
 
 Runs inside the generated project. DVC comes from the project's own lock (through uv), so the
 version that initialises the repository is the version the pipeline runs with.
 
 If any step fails, the DVC remote this hook made beside the project is removed and the hook
 exits non-zero, upon which cookiecutter removes the project directory: nothing is left behind.
+
+`cruft update` and `cruft diff` run this hook too. cruft applies a template change by rendering
+the template twice with the repository's answers (at the commit `.cruft.json` records and at the
+newer one) and applying the difference between the two renders to the repository with `git
+apply -3`. In such a render only the steps that lay out files run (the task laid in, the other
+licenses pruned), so each render holds exactly the files the template gives a repository, and
+`cruft diff` finds nothing in a new one. The one-time set-up (the answers file, git, DVC and its
+remote, the data pushed, the first commit) belongs to creation: in a render it pushed to a
+throw-away remote and put `.git/index` and `.dvc/tmp/` in the diff, which then failed to apply.
+
+How a render is told from a creation, with cruft 2.16. Nothing explicit can say it: cruft sets no
+environment variable; a flag in `.cruft.json` would have to be a prompted answer (cruft passes
+back no others), and `cruft create` writes that file itself, after this hook. What does: cruft
+renders for update and diff in `_generate_output` (cruft/_commands/utils/generate.py) into a
+fresh `tempfile.TemporaryDirectory()`, so the project is
+`<tempfile.gettempdir()>/tmpXXXXXXXX/<slug>`, eight characters from `[a-z0-9_]`; and the answers
+hold `_commit`, which cruft adds and cookiecutter does not. A repository is created where its
+user asks: plain cookiecutter never matches, nor `cruft create` into a folder of one's own
+(`mktemp -d` makes `tmp.XXXXXXXXXX`); only `cruft create` into a bare `TemporaryDirectory()`
+would, and it says so on stderr. If cruft renders elsewhere one day, the set-up runs in renders
+again and tests/test_update.py fails.
+
+The answers file is cruft's, byte for byte (cruft/_commands/create.py and utils/cruft.py):
+`cruft create` rewrites it after this hook has committed, so the hook writes what cruft will
+(its keys, its layout, the answers in cookiecutter.json's order) and the repository stays clean;
+`--checkout` is the one thing it cannot see (then `.cruft.json` shows the reference, to commit).
+Under plain cookiecutter it records what cruft would have: the template's URL or absolute path
+and its commit; from a copy that is not a git checkout there is no commit, so no file, and
+generation says to `cruft link` instead. What an update must leave alone (the data) is
+`[tool.cruft] skip` in the project's pyproject.toml, which cruft reads too and `cruft create`
+cannot drop.
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
-import yaml  # cookiecutter's own dependency
+import yaml  # cookiecutter's own dependency, like the two below
+from cookiecutter.config import BUILTIN_ABBREVIATIONS
+from cookiecutter.repository import expand_abbreviations, is_repo_url
 
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# `tojson` sorts a mapping's keys; as pairs the answers keep cookiecutter.json's order, the
+# order cruft writes them in.
+ANSWERS: dict[str, object] = dict(
+    json.loads(
+        r"""[{%- for key, value in cookiecutter.items() %}
+        [{{ key | tojson }}, {{ value | tojson }}]{{ "," if not loop.last }}
+        {%- endfor %}]"""
+    )
+)
 
 PROJECT = Path.cwd()
 LICENSES = PROJECT / "licenses"  # one text per license choice; all but the chosen are pruned
@@ -100,29 +143,62 @@ def dvc(*commands: list[str]) -> None:
     run(*tool, "-c", DVC_BATCH, json.dumps(commands), env=env, what=f"dvc ({steps})")
 
 
-def template_commit() -> str | None:
-    """The template's commit, so `cruft update` knows what this repository was generated from."""
-    if ANSWERS.get("_checkout"):
-        return str(ANSWERS["_checkout"])
-    repo_dir = Path(str(ANSWERS.get("_repo_dir", "")))
-    if not repo_dir.is_absolute():  # a local template typed as a relative path
+def template_source() -> tuple[str, str | None]:
+    """Where plain cookiecutter took the template from, as cruft records it (a URL, or a local
+    folder's absolute path), and its commit; None when it is not a git checkout (a zip file)."""
+    template = expand_abbreviations(str(ANSWERS["_template"]), BUILTIN_ABBREVIATIONS)
+    repo_dir = Path(str(ANSWERS["_repo_dir"]))  # the clone, or the local folder as typed
+    if not repo_dir.is_absolute():
         repo_dir = Path(os.environ.get("PWD", PROJECT.parent)) / repo_dir
-    return run_quietly("git", "-C", str(repo_dir), "rev-parse", "HEAD") or None
+    if not is_repo_url(template):
+        template = str(repo_dir.resolve())
+    top = run_quietly("git", "-C", str(repo_dir), "rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() != repo_dir.resolve():  # not a checkout of its own
+        return template, None
+    return template, run_quietly("git", "-C", str(repo_dir), "rev-parse", "HEAD") or None
+
+
+def answers_file() -> dict[str, object] | None:
+    """`.cruft.json` as cruft writes it: the template, its commit, and the answers."""
+    if "_commit" in ANSWERS:  # cruft create: its own answers; it writes this file after us
+        return record(str(ANSWERS["_template"]), str(ANSWERS["_commit"]), None, ANSWERS)
+    # cookiecutter: what cruft would have recorded, less cookiecutter's own run details
+    template, commit = template_source()
+    if commit is None:
+        return None
+    unrecorded = ("_output_dir", "_repo_dir", "_checkout")
+    context = {key: value for key, value in ANSWERS.items() if key not in unrecorded}
+    context |= {"_template": template, "_commit": commit}
+    return record(template, commit, ANSWERS.get("_checkout"), context)
+
+
+def record(
+    template: str, commit: str, checkout: object, context: dict[str, object]
+) -> dict[str, object]:
+    """cruft's keys, in cruft's order (cruft/_commands/create.py)."""
+    return {
+        "template": template,
+        "commit": commit,
+        "checkout": checkout,
+        "context": {"cookiecutter": context},
+        "directory": None,
+    }
 
 
 def write_answers() -> None:
-    """The answers file that cruft reads to apply later template changes to this repository."""
-    context = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
-    context["_template"] = ANSWERS.get("_template")
-    answers = {
-        "template": ANSWERS.get("_template"),
-        "commit": template_commit(),
-        "checkout": ANSWERS.get("_checkout"),
-        "context": {"cookiecutter": context},
-        "directory": None,
-        "skip": [".git", "data/raw", "params.yaml", "uv.lock"],
-    }
-    (PROJECT / ANSWERS_FILE).write_text(json.dumps(answers, indent=2) + "\n", encoding="utf-8")
+    """The answers file that cruft reads to apply later template changes to this repository,
+    in cruft's own layout (cruft/_commands/utils/cruft.py: json_dumps)."""
+    answers = answers_file()
+    if answers is None:
+        print(
+            f"WARNING: {ANSWERS['_template']} is not a git checkout, so no .cruft.json: to "
+            "receive template updates, run `uvx cruft@2.16.0 link <template-url> --checkout "
+            "<commit>` in the repository and commit .cruft.json",
+            file=sys.stderr,
+        )
+        return
+    text = json.dumps(answers, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    (PROJECT / ANSWERS_FILE).write_text(text, encoding="utf-8")
 
 
 def commit_identity() -> dict[str, str]:
@@ -135,10 +211,25 @@ def commit_identity() -> dict[str, str]:
     return env
 
 
-def set_up(remote: Path) -> None:
-    """Lay in the task, prune, then git, DVC and the first commit; the remote goes at `remote`."""
+def lay_out() -> None:
+    """The files the template gives a repository: the task laid in, one license kept."""
     apply_task(str(ANSWERS["task"]))
     prune_license(str(ANSWERS["license"]))
+
+
+def rendered_for_cruft_to_compare() -> bool:
+    """cruft update or diff renders the template, rather than anyone creating a repository
+    (how this is told: the module docstring)."""
+    folder = PROJECT.parent
+    return (
+        "_commit" in ANSWERS
+        and folder.parent == Path(tempfile.gettempdir()).resolve()
+        and re.fullmatch(r"tmp[a-z0-9_]{8}", folder.name) is not None
+    )
+
+
+def set_up(remote: Path) -> None:
+    """The one-time set-up: answers file, git, DVC and the first commit; the remote at `remote`."""
     write_answers()
     run("git", "init", "--quiet", "--initial-branch=main")
     raw_data, batches = data_paths()
@@ -163,10 +254,18 @@ def set_up(remote: Path) -> None:
 
 
 def main() -> int:
+    if rendered_for_cruft_to_compare():
+        lay_out()
+        # stderr: `cruft diff` prints the diff on stdout, where a user may save it as a patch
+        print(
+            f"Rendered for cruft to compare, in {PROJECT}: no git, DVC or commit", file=sys.stderr
+        )
+        return 0
     slug = str(ANSWERS["project_slug"])
     remote = Path("..") / f"{slug}-dvc-remote"
     remote_is_ours = not (PROJECT / remote).exists()  # a folder that was there is not ours
     try:
+        lay_out()
         set_up(remote)
     except BaseException as failed:
         # cookiecutter removes the project directory when this hook fails; the remote is ours
