@@ -199,7 +199,7 @@ def test_the_shims_see_the_hook_set_up_a_repository(made: Made) -> None:
 
 def test_a_template_that_is_not_a_checkout_says_to_link(made: Made) -> None:
     assert "no .cruft.json" in made.unlinked_warning
-    assert "cruft link" in made.unlinked_warning
+    assert "uvx cruft@2.16.0 link <template-url> --checkout <commit>" in made.unlinked_warning
 
 
 @pytest.mark.parametrize("made_by", MADE_BY)
@@ -261,3 +261,18 @@ def test_a_user_edit_on_the_same_line_is_a_reported_conflict(made: Made, copy_of
     text = readme.read_text()
     conflict = f"<<<<<<< ours\n## Keeping up with upstream\n=======\n{CHANGED}\n>>>>>>> theirs"
     assert conflict in text, "the conflict is not shown in the file"
+
+
+def test_cruft_create_with_a_checkout_leaves_only_that_reference_to_commit(
+    made: Made, tmp_path: Path
+) -> None:
+    # the one thing the hook cannot see (README): cruft records --checkout after the hook
+    create = ("create", str(made.template.path), "--no-input", "--checkout", made.template.a)
+    cruft(*create, "--output-dir", str(tmp_path), cwd=tmp_path)
+    project = tmp_path / SLUG
+
+    assert status(project) == {" M .cruft.json"}
+    diff = run(project, "git", "diff", "--unified=0", ".cruft.json").stdout
+    lines = diff.splitlines()
+    changed = [line for line in lines if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ['-  "checkout": null,', f'+  "checkout": "{made.template.a}",'], diff
