@@ -36,7 +36,8 @@ Under plain cookiecutter it records what cruft would have: the template's URL or
 and its commit; from a copy that is not a git checkout there is no commit, so no file, and
 generation says to `cruft link` instead. What an update must leave alone (the data) is
 `[tool.cruft] skip` in the project's pyproject.toml, which cruft reads too and `cruft create`
-cannot drop.
+cannot drop; and only there: with a `skip` in `.cruft.json` as well, cruft 2.16 appends this
+one to it twice at every update (`_get_skip_paths` extends the list it read).
 """
 
 import json
