@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import run
-from standins.github_api import GitHubState, github_api
+from standins.github_api import APP_CLIENT_ID, GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
     Environment,
@@ -97,7 +97,7 @@ def run_drift(github: GitHub) -> WorkflowRun:
         github.scratch / f"act-{github.runs}",
         api=github.api,
         event_name="schedule",
-        variables={"DVC_REMOTE_URL": str(github.dvc_remote), "RELEASE_APP_ID": "123456"},
+        variables={"DVC_REMOTE_URL": str(github.dvc_remote), "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID},
         environments={"release": RELEASE},
     )
 
@@ -176,7 +176,7 @@ def test_a_shifted_batch_opens_one_retraining_pull_request_with_its_snapshot(
     assert "## Data drift: **Drift detected**" in pull["body"]
     assert "| age | wasserstein |" in pull["body"] and "drifted ⚠️" in pull["body"]
     [token] = result.recorded("app-token")
-    assert token == {"app_id": "123456", "contents": "write", "pull_requests": "write"}
+    assert token == {"client_id": APP_CLIENT_ID, "contents": "write", "pull_requests": "write"}
     assert pull["opened_by"] == "app" and pull["triggers_workflows"], "its checks would not run"
     used = {call.token for call in github.api.calls if call.path.startswith("/repos/")}
     assert used == {"app"}, "the repository was used with another token than the App's"

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from conftest import run
 from servers import mlflow_server, postgres, s3_client, s3_env, s3_keys, s3_server
-from standins.github_api import GitHubState, github_api
+from standins.github_api import APP_CLIENT_ID, GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
     Environment,
@@ -165,7 +165,7 @@ def run_on_main(
                 "DVC_REMOTE_URL": github.dvc_remote,
                 "AWS_ROLE_TO_ASSUME": ROLE,
                 "S3_ENDPOINT_URL": github.s3_url,
-                "RELEASE_APP_ID": "123456",
+                "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID,
             }.items()
             if name != unset
         },
@@ -348,9 +348,9 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     shown = run(github.origin, "git", "show", f"{PROMOTION_BRANCH}:environments/production.yaml")
     assert "# What production runs" in shown.stdout, "the file's comments were lost"
     tokens = result.recorded("app-token")
-    assert {"app_id": "123456", "contents": "write", "pull_requests": "write"} in tokens
+    assert {"client_id": APP_CLIENT_ID, "contents": "write", "pull_requests": "write"} in tokens
     # and staging, through its branch, runs version 1: a token that can write contents only
-    assert {"app_id": "123456", "contents": "write", "pull_requests": ""} in tokens
+    assert {"client_id": APP_CLIENT_ID, "contents": "write", "pull_requests": ""} in tokens
     assert len(tokens) == 2
     assert promotion["opened_by"] == "app" and promotion["triggers_workflows"], "no checks"
     assert_staging_runs(github, merged, 1, build["digest"])

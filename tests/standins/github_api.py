@@ -73,7 +73,7 @@ SCOPES = (
 )
 LEVELS = {"none": 0, "read": 1, "write": 2}
 GITHUB_TOKEN = "GITHUB_TOKEN"  # the kind of a job's token; an App's is "app"
-APP_ID = "123456"  # the App the tests' repositories install (RELEASE_APP_ID)
+APP_CLIENT_ID = "Iv23liStandInApp01"  # the App the tests' repositories install (RELEASE_APP_CLIENT_ID)
 # What the README's "Set up GitHub" asks the App to be installed with.
 APP_PERMISSIONS = {"contents": "write", "pull_requests": "write"}
 
@@ -423,9 +423,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _app_token(self, secret: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """An installation token, as `actions/create-github-app-token` gets one: the App's JWT
-        (the stand-in action sends `app-<id>`) asks for permissions within the installation's;
+        (the stand-in action sends `app-<client id>`) asks for permissions within the installation's;
         asking for none gives all of them."""
-        if secret != f"app-{APP_ID}":
+        if secret != f"app-{APP_CLIENT_ID}":
             raise Refused(HTTPStatus.UNAUTHORIZED, "A JSON web token could not be decoded")
         wanted = body.get("permissions") or APP_PERMISSIONS
         for scope, level in wanted.items():
