@@ -97,7 +97,10 @@ def run_drift(github: GitHub) -> WorkflowRun:
         github.scratch / f"act-{github.runs}",
         api=github.api,
         event_name="schedule",
-        variables={"DVC_REMOTE_URL": str(github.dvc_remote), "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID},
+        variables={
+            "DVC_REMOTE_URL": str(github.dvc_remote),
+            "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID,
+        },
         environments={"release": RELEASE},
     )
 

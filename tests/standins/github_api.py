@@ -73,7 +73,8 @@ SCOPES = (
 )
 LEVELS = {"none": 0, "read": 1, "write": 2}
 GITHUB_TOKEN = "GITHUB_TOKEN"  # the kind of a job's token; an App's is "app"
-APP_CLIENT_ID = "Iv23liStandInApp01"  # the App the tests' repositories install (RELEASE_APP_CLIENT_ID)
+# The Client ID of the App the tests' repositories install (RELEASE_APP_CLIENT_ID).
+APP_CLIENT_ID = "Iv23liStandInApp01"
 # What the README's "Set up GitHub" asks the App to be installed with.
 APP_PERMISSIONS = {"contents": "write", "pull_requests": "write"}
 
@@ -423,8 +424,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _app_token(self, secret: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """An installation token, as `actions/create-github-app-token` gets one: the App's JWT
-        (the stand-in action sends `app-<client id>`) asks for permissions within the installation's;
-        asking for none gives all of them."""
+        (the stand-in action sends `app-<client id>`) asks for permissions within the
+        installation's; asking for none gives all of them."""
         if secret != f"app-{APP_CLIENT_ID}":
             raise Refused(HTTPStatus.UNAUTHORIZED, "A JSON web token could not be decoded")
         wanted = body.get("permissions") or APP_PERMISSIONS
