@@ -265,8 +265,8 @@ def test_the_retraining_branch_retrains_and_reports_against_main(github: GitHub)
     # then it trains on main's data and both batches, and the report shows both changes
     assert result.succeeded, failure_context(result)
     assert f"and {len(batches)} batches in data/batches/ (append)" in result.log
-    [call] = result.cml_calls
-    comment = call["body"]
+    [posted] = github.api.comments[pull["number"]]
+    comment = posted["body"]
     for name in batches:
         assert f"| `{BATCHES}/{name}` | added | — | 2,000 |" in comment, comment
     rows = 48_842 + 2_000 * len(batches)

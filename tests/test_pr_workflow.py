@@ -87,10 +87,11 @@ def run_pr_workflow(
     fork: bool = False,
     job: str | None = "model",
     runner: str = "ubuntu-latest",
+    cml: bool = True,
     **variables: str,
 ) -> WorkflowRun:
     """Run pr.yml for the pushed branch, as GitHub does (its model job, unless `job` is None:
-    then every job)."""
+    then every job; without `cml`, on a runner where CML cannot be installed)."""
     attempt = len(list(github.scratch.glob(f"act-{pr.number}-*")))
     head = run(github.origin, "git", "rev-parse", pr.branch).stdout.strip()
     event = pull_request_event(pr.number, pr.branch, head, pr.base, fork=fork)
@@ -103,6 +104,7 @@ def run_pr_workflow(
         job=job,
         variables={"DVC_REMOTE_URL": str(github.dvc_remote)} | variables,
         runner=runner,
+        cml=cml,
     )
 
 
@@ -241,16 +243,18 @@ def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) 
     assert "unsupported platform" not in result.log, "the job did not ask for TRAINING_RUNNER"
     assert "Running stage" not in result.log, "a stage ran for a README change"
     assert logged_runs(github) == runs_before
-    [call] = result.cml_calls
-    assert "--publish=false" in call["argv"], "images published without being asked to"
-    assert "Training did not run: nothing that feeds the model changed" in call["body"]
+    # and, publishing no images, it commented through the API without CML
+    assert result.cml_calls == [], "CML ran for a comment that publishes no images"
+    [comment] = github.api.comments[pr.number]
+    body = comment["body"]
+    assert "Training did not run: nothing that feeds the model changed" in body
     # and, nothing having been trained, it gives no verdict
     no_verdict = "here (+0.0000). Not measured on the same rows (nothing was trained): no verdict."
-    assert no_verdict in call["body"]
+    assert no_verdict in body
     facts = json.loads((result.artifacts / "model-report" / "report.json").read_text())
     assert facts["verdict"] is None and facts["same_rows_note"] == "nothing was trained"
-    assert "![" not in call["body"], "an unpublished image would show broken"
-    assert "are in the artifact `model-report` of [this run](" in call["body"], "not linked"
+    assert "![" not in body, "an unpublished image would show broken"
+    assert "are in the artifact `model-report` of [this run](" in body, "not linked"
 
 
 def test_pushing_again_updates_the_one_comment(github: GitHub) -> None:
@@ -303,8 +307,8 @@ def test_data_that_breaks_the_schema_fails_and_the_comment_lists_the_rows(
     assert "Running stage 'validate'" in result.log
     assert "Running stage 'train'" not in result.log
     assert logged_runs(github) == runs_before, "a model was logged from bad data"
-    [call] = result.cml_calls
-    comment = call["body"]
+    [posted] = github.api.comments[pr.number]
+    comment = posted["body"]
     assert "The data broke the contract: nothing was trained." in comment
     assert "Data validation failed" in comment
     assert re.search(r"^\| age \| .* \| 2 \| 3: 250, 7: 250 \|$", comment, re.MULTILINE), comment
@@ -335,8 +339,7 @@ def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub
     assert summary.startswith("## Model report for"), summary
     assert "Training did not run: nothing that feeds the model changed" in summary
     assert summary == (result.artifacts / "model-report" / "report.md").read_text().rstrip()
-    assert result.cml_calls == [], "a fork's run tried to comment"
-    assert pr.number not in github.api.comments
+    assert pr.number not in github.api.comments, "a fork's run commented"
     assert PUSHING not in result.log, "a fork's run pushed to the DVC remote"
     assert result.recorded("aws-credentials") == [], "a fork's run asked for the AWS role"
 
@@ -360,7 +363,7 @@ def test_a_fork_that_must_train_fails_saying_how_to_train_it(github: GitHub) -> 
     assert "a maintainer can push the branch to this repository to train it" in result.log
     summary = result.summary("Validate, train and report")
     assert "The pipeline failed before a model was ready" in summary, summary
-    assert result.cml_calls == []
+    assert pr.number not in github.api.comments, "a fork's run commented"
 
 
 def test_without_a_dvc_remote_variable_the_job_says_which_to_set(github: GitHub) -> None:
@@ -374,6 +377,30 @@ def test_without_a_dvc_remote_variable_the_job_says_which_to_set(github: GitHub)
     assert not result.succeeded
     assert "set the DVC_REMOTE_URL repository variable" in result.log
     assert "Running stage" not in result.log
+
+
+def test_when_cml_cannot_be_installed_the_report_still_reaches_summary_and_artifact(
+    github: GitHub,
+) -> None:
+    # given a pull request, and a runner where CML is not installed and npm's registry no
+    # longer has it
+    pr = open_pull_request(github, 8, readme_change("CML is gone."))
+
+    # when the workflow runs with images published, which only CML does
+    result = run_pr_workflow(github, pr, cml=False, CML_PUBLISH_IMAGES="true")
+
+    # then the job fails in one line naming CML and its package, after trying the pinned one
+    assert not result.succeeded, "the job passed without posting its report"
+    assert "Could not install CML (npm @dvcorg/cml@0.20.6), which publishes the plots" in (
+        result.log
+    )
+    [npm] = result.recorded("npm")
+    assert npm["argv"][-1] == "@dvcorg/cml@0.20.6"
+    # and the report is in the job summary and the artifact; nothing was posted
+    summary = result.summary("Validate, train and report")
+    assert summary.startswith("## Model report for"), summary
+    assert summary == (result.artifacts / "model-report" / "report.md").read_text().rstrip()
+    assert pr.number not in github.api.comments
 
 
 def test_a_pull_request_that_conflicts_with_its_base_runs_nothing(github: GitHub) -> None:

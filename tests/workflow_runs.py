@@ -219,9 +219,11 @@ def run_workflow(
     environments: dict[str, Environment] | None = None,
     runner: str = "ubuntu-latest",
     timeout: float = 900,
+    cml: bool = True,
 ) -> WorkflowRun:
     """Run `.github/workflows/<workflow>` of `origin` (the repository on "GitHub") for `event`.
-    Jobs run on this machine when they ask for the `runner` label; others are skipped."""
+    Jobs run on this machine when they ask for the `runner` label; others are skipped. With
+    `cml` false, CML is not installed and cannot be (`tool_path`)."""
     scratch.mkdir(parents=True, exist_ok=True)
     event_file = scratch / "event.json"
     event_file.write_text(json.dumps(event), encoding="utf-8")
@@ -277,7 +279,7 @@ def run_workflow(
     env |= {
         "HOME": str(home),  # act's caches and workspace copies stay in the scratch folder
         "UV_CACHE_DIR": env.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
-        "PATH": f"{STANDINS / 'bin'}{os.pathsep}{env['PATH']}",
+        "PATH": f"{tool_path(scratch, cml=cml)}{os.pathsep}{env['PATH']}",
         "STANDIN_LOG": str(records),
         "STANDIN_ARTIFACTS": str(artifacts),
         "STANDIN_ORIGIN": str(origin),  # what the checkout stand-in fetches from
@@ -323,6 +325,19 @@ def run_workflow(
     return WorkflowRun(
         completed.returncode, log, artifacts, calls, records, sha, started, deployments
     )
+
+
+def tool_path(scratch: Path, *, cml: bool) -> str:
+    """The stand-ins' commands for the run's PATH. Without `cml`: all but `cml`, and an npm
+    whose registry no longer has CML, so that installing it fails as it would then."""
+    if cml:
+        return str(STANDINS / "bin")
+    tools = scratch / "bin"
+    tools.mkdir(exist_ok=True)
+    for tool in [*(STANDINS / "bin").iterdir(), STANDINS / "registry-without-cml" / "npm"]:
+        if tool.name != "cml" and not (tools / tool.name).exists():
+            (tools / tool.name).symlink_to(tool)
+    return str(tools)
 
 
 def generated_repository(root: Path, **answers: str) -> Path:

@@ -386,6 +386,7 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
     def _handle(self, method: str) -> None:
+        self.next_page: str | None = None  # a list's next page, for the Link header
         url = urlsplit(self.path)
         path = unquote(url.path)
         with self.state.lock:
@@ -449,7 +450,9 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[HTTPStatus, object]:
         state = self.state
         if (match := COMMENTS.match(path)) and method == "GET":
-            return HTTPStatus.OK, state.comments.get(int(match["number"]), [])
+            return HTTPStatus.OK, self._page(
+                path, query, state.comments.get(int(match["number"]), [])
+            )
         if (match := COMMENTS.match(path)) and method == "POST":
             comment = {"id": state.next_id, "body": body["body"]}
             state.next_id += 1
@@ -531,9 +534,22 @@ class Handler(BaseHTTPRequestHandler):
             if key in body:
                 pull[key] = body[key]
 
+    def _page(self, path: str, query: dict[str, list[str]], items: list[Any]) -> list[Any]:
+        """One page of a list, as GitHub pages them: `per_page` (30 unless given, at most 100)
+        from `page` (1 unless given), with a Link header to the next page when there is one."""
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        start = (page - 1) * per_page
+        if start + per_page < len(items):
+            following = f"{self.state.url}{path}?per_page={per_page}&page={page + 1}"
+            self.next_page = f'<{following}>; rel="next"'
+        return items[start : start + per_page]
+
     def _reply(self, status: HTTPStatus, payload: object) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        if self.next_page:
+            self.send_header("Link", self.next_page)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
