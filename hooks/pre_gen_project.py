@@ -121,6 +121,7 @@ LOCKED_IMPORTS: dict[str, tuple[str, ...]] = {
     "dynaconf==3.3.5": ("dynaconf", "vendor_licenses"),
     "entrypoints==0.4.2": ("entrypoints",),
     "evidently==0.7.23": ("evidently",),
+    "fairlearn==0.15.0": ("fairlearn",),
     "faker==40.54.0": ("faker",),
     "fastapi==0.165.0": ("fastapi",),
     "filelock==4.2.12": ("filelock",),

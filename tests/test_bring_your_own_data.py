@@ -64,6 +64,10 @@ def shell(project: Path, command: str) -> None:
     assert completed.returncode == 0, f"`{command}`: {completed.stdout}{completed.stderr}"
 
 
+def schema_text(table: str) -> str:
+    return (BYOD / f"{table}_schema.py").read_text()
+
+
 def write_sample(table: Path, sample: Path) -> None:
     """Every n-th row of the table, about SAMPLE_ROWS of them, as a user would pick a few
     hundred real rows."""
@@ -107,4 +111,11 @@ def test_a_table_put_in_by_the_readme_tests_and_trains(project: Path, table: str
     assert list(produced) == metrics, produced
     evaluated = json.loads((project / "reports" / "plots" / "task.json").read_text())
     assert (evaluated["task"], evaluated["rows"] > 0) == (task, True)
+    # and the model measured across the segments the contract declares, every row in a group
+    segments = json.loads((project / "reports" / "plots" / "segments.json").read_text())
+    declared = re.search(r"^SEGMENTS: Final = \{(.*)\}$", schema_text(table), re.MULTILINE)
+    assert declared, "every team table here declares segments"
+    assert [segment["column"] for segment in segments] == re.findall(r'"(\w+)":', declared[1])
+    for segment in segments:
+        assert sum(group["rows"] for group in segment["groups"]) == evaluated["rows"]
     assert not (project / current).exists() or current == new, "the old data is still there"

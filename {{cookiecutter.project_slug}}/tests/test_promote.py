@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.tracking import RunRef
 PARAMS = load_params(ROOT / "params.yaml")
 GATE = PARAMS.evaluate.gate_metric
 TOLERANCE = PARAMS.promote.tolerance
+DISPARITY_TOLERANCE = PARAMS.promote.disparity_tolerance or 0.05
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,15 @@ def promote_to(
     path.write_text(yaml.safe_dump(spec))
     environment = read_environment(path)
     return reconcile(
-        client, environment, "production", GATE, TOLERANCE, commit, check_only, minimum
+        client,
+        environment,
+        "production",
+        GATE,
+        TOLERANCE,
+        commit,
+        check_only,
+        minimum,
+        disparity_tolerance=DISPARITY_TOLERANCE,
     )
 
 
@@ -222,6 +231,43 @@ def test_a_worse_candidate_needs_a_reason(
 
     promote_to(client, tmp_path, worse, override_reason="recalibrated for the new census")
     assert alias_of(client, tmp_path) == worse
+
+
+def test_a_candidate_that_widens_a_segments_gap_needs_a_reason(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    # given production with a gap of 0.10 between two groups, and two candidates better on
+    # the gate metric: one widens the gap within the tolerance, one past it
+    client, (first, *_) = registry
+    name = registered_name(tmp_path)
+    source = client.get_model_version(name, str(first))
+    baseline = client.get_run(str(source.run_id)).data.metrics[f"test_{GATE}"]
+    gap = "test_disparity.group.true_positive_rate"
+
+    def version_with(gate_shift: float, widened_gap: float) -> int:
+        run = client.create_run(client.get_run(str(source.run_id)).info.experiment_id)
+        client.log_metric(run.info.run_id, f"test_{GATE}", baseline + gate_shift * BETTER)
+        client.log_metric(run.info.run_id, gap, widened_gap)
+        client.set_terminated(run.info.run_id)
+        created = client.create_model_version(name, str(source.source), run.info.run_id)
+        tag_image(client, name, int(created.version), DIGEST)
+        return int(created.version)
+
+    current = version_with(0.0, 0.10)
+    within = version_with(0.01, 0.10 + DISPARITY_TOLERANCE / 2)
+    past = version_with(0.02, 0.10 + DISPARITY_TOLERANCE + 0.05)
+    promote_to(client, tmp_path, current)
+
+    # then the one within the tolerance is promoted, and the one past it is refused, naming
+    # the gap, until the file says why
+    promote_to(client, tmp_path, within)
+    with pytest.raises(PromotionRefusedError, match=r"disparity\.group\.true_positive_rate") as no:
+        promote_to(client, tmp_path, past)
+    assert "promote.disparity_tolerance" in str(no.value) and "override_reason" in str(no.value)
+    assert alias_of(client, tmp_path) == within, "a refused promotion moved production"
+    outcome = promote_to(client, tmp_path, past, override_reason="the new data is fairer")
+    assert "overridden: the new data is fairer" in outcome
+    assert alias_of(client, tmp_path) == past
 
 
 @pytest.mark.parametrize(

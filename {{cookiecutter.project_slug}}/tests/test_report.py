@@ -9,6 +9,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.compare import Change, Paired
 from {{ cookiecutter.package_name }}.drift import ColumnDrift, DriftResult
+from {{ cookiecutter.package_name }}.fairness import Group, Segment
 from {{ cookiecutter.package_name }}.report import (
     DataChange,
     Report,
@@ -389,3 +390,39 @@ def test_each_labels_precision_and_recall_are_listed() -> None:
 
     assert "| &lt;=50K | 0.9000 → 0.9000 | 0.9300 → 0.9300 | 75 |" in markdown
     assert "| &gt;50K | 0.7000 → 0.7000 | 0.6000 → 0.6000 | 25 |" in markdown
+
+
+def test_segments_show_each_groups_numbers_and_flag_a_gap_that_widened() -> None:
+    def segment(male: tuple[float, float], female: tuple[float, float]) -> Segment:
+        groups = [
+            Group("Male", 60, male[0], {"true_positive_rate": male[1]}),
+            Group("Female", 40, female[0], {"true_positive_rate": female[1]}),
+        ]
+        gap = round(abs(male[1] - female[1]), 6)
+        return Segment("sex", groups, {"true_positive_rate": gap})
+
+    compared = report(
+        segments=[segment((0.91, 0.75), (0.90, 0.55))],
+        base_segments=[segment((0.90, 0.70), (0.92, 0.60))],
+        disparity_tolerance=0.05,
+    )
+
+    markdown = render(compared, {})
+
+    assert "### Segments (both models on the same test rows)" in markdown
+    assert (
+        "**sex**: recall of the positive label gap 0.1000 → 0.2000 (+0.1000) ⚠️ wider by more "
+        "than promote.disparity_tolerance 0.05."
+    ) in markdown
+    assert "| sex | rows | roc_auc | recall of the positive label |" in markdown
+    assert "| Female | 40 | 0.9200 → 0.9000 | 0.6000 → 0.5500 |" in markdown
+    [stated] = facts(compared)["segments"]
+    assert stated["disparity"] == {
+        "true_positive_rate": {"base": 0.1, "candidate": 0.2, "widened": True}
+    }
+    assert stated["groups"][1] == {
+        "name": "Female",
+        "rows": 40,
+        "gate": {"base": 0.92, "candidate": 0.9},
+        "figures": {"true_positive_rate": {"base": 0.6, "candidate": 0.55}},
+    }

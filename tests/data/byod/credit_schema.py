@@ -9,6 +9,7 @@ from pandera.typing.pandas import DataFrame, Series
 TASK: Final = "binary"
 TARGET: Final = "Status"
 POSITIVE_LABEL: Final = "bad"  # the applicant did not repay
+SEGMENTS: Final = {"Age": (30, 50), "Marital": None}
 
 
 class Contract(pa.DataFrameModel):

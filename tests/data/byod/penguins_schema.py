@@ -8,6 +8,7 @@ from pandera.typing.pandas import DataFrame, Series
 
 TASK: Final = "multiclass"
 TARGET: Final = "species"
+SEGMENTS: Final = {"island": None, "sex": None}
 
 
 class Contract(pa.DataFrameModel):

@@ -8,6 +8,7 @@ from pandera.typing.pandas import DataFrame, Series
 
 TASK: Final = "regression"
 TARGET: Final = "price"
+SEGMENTS: Final = {"type": None, "beds": (3, 4)}
 
 
 class Contract(pa.DataFrameModel):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from {{ cookiecutter.package_name }}.compare import Paired
     from {{ cookiecutter.package_name }}.drift import DriftResult
+    from {{ cookiecutter.package_name }}.fairness import Segment
 
 app = typer.Typer(
     help="{{ cookiecutter.project_slug }}: prepare, validate, train and evaluate the model.",
@@ -169,6 +170,7 @@ def evaluate_command(
         contract,
         data,
         evaluate,
+        fairness,
         tasks,
         tracking,
         train,
@@ -191,7 +193,10 @@ def evaluate_command(
     )
     run = tracking.RunRef.read(model_dir / train.RUN_FILE)
     evaluate.write_fit(model_dir / train.MODEL_DIR, run, train_values, plots_dir)
-    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, values, train_values, paths)
+    found = fairness.segments(test, scored, params.gate_metric)
+    evaluate.write_segments(found, plots_dir)
+    recorded = values | fairness.recorded(found)  # the promotion gate reads the disparities
+    logged = evaluate.log_to_run(model_dir / train.RUN_FILE, recorded, train_values, paths)
     typer.echo(
         f"Test metrics ({contract.task()}, {len(test):,} rows): "
         + ", ".join(f"{name} {value:.4f}" for name, value in values.items())
@@ -256,20 +261,28 @@ def report_command(
         # and `dvc status` would flag the outputs CI leaves in the remote.
         stale_stages=revisions.stale_stages() if training is None else [],
         tolerance=params.promote.tolerance,
+        disparity_tolerance=params.promote.disparity_tolerance,
     )
     data_changed = bool(result.data_changes) and not report.validation_failed(result)
     before = revisions.prepared_rows(base) if data_changed else None
     comparable = report.not_comparable(result) is None and not report.validation_failed(result)
     if result.head is not None and result.base is not None and comparable:
         why: str | None = "nothing was trained"
-        if training in ("skipped", "failed"):
-            paired = new_rows = None
-        else:
+        compared: SameRows | None = None
+        if training not in ("skipped", "failed"):
             known = None if before is None or isinstance(before, str) else before
-            paired, why, new_rows = _on_the_same_rows(base, params, known)
-        result = dataclasses.replace(
-            result, same_rows=paired, same_rows_note=why, new_rows=new_rows
-        )
+            compared, why = _on_the_same_rows(base, params, known)
+        if compared is not None:
+            result = dataclasses.replace(
+                result,
+                same_rows=compared.paired,
+                new_rows=compared.new_rows,
+                segments=compared.segments,
+                base_segments=compared.base_segments,
+            )
+        result = dataclasses.replace(result, same_rows_note=why)
+    if not result.segments and result.head is not None and result.head.segments:
+        result = dataclasses.replace(result, segments=result.head.segments)
     if before is not None:
         drifted, note = _data_drift(before, params)
         result = dataclasses.replace(result, data_drift=drifted, data_drift_note=note)
@@ -288,45 +301,61 @@ def report_command(
     typer.echo(f"Report in {out_dir / 'report.md'}", err=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class SameRows:
+    """The base's model and this revision's, both on this revision's test rows."""
+
+    paired: "Paired"
+    new_rows: "Paired | None"  # on the test rows the base's data did not have
+    segments: "list[Segment]"  # this revision's model by group
+    base_segments: "list[Segment]"  # the base's model by group, on the same rows
+
+
 def _on_the_same_rows(
     base: str, params: Params, base_rows: "pd.DataFrame | None"
-) -> "tuple[Paired | None, str | None, Paired | None]":
-    """The base's model and this revision's, both scored on this revision's test split; or
-    None and why not. With the base's rows, also both on the test rows the base did not have
-    (a retraining pull request's batch, say): how the model the base runs does on the new data,
-    against the candidate, which never trained on them either."""
+) -> "tuple[SameRows | None, str | None]":
+    """The base's model and this revision's, both scored on this revision's test split, also
+    by segment; or None and why not. With the base's rows, also both on the test rows the base
+    did not have (a retraining pull request's batch, say): how the model the base runs does on
+    the new data, against the candidate, which never trained on them either."""
     import tempfile
 
     import mlflow
     import numpy as np
 
-    from {{ cookiecutter.package_name }} import compare, data, evaluate, revisions, validate
+    from {{ cookiecutter.package_name }} import compare, data, evaluate, fairness, revisions, validate
 
     model_dir, test_file = Path(revisions.MODEL), Path(revisions.TEST_SPLIT)
     if not (model_dir.is_dir() and test_file.is_file()):
-        return None, "this revision's model or test split is not here", None
+        return None, "this revision's model or test split is not here"
     test = validate.validated(data.read_split(test_file))
     with tempfile.TemporaryDirectory(prefix="base-model-") as scratch:
         base_dir = Path(scratch) / "model"
         if (why := revisions.fetch_model(base, base_dir)) is not None:
-            return None, why, None
+            return None, why
         try:
             scored_base = evaluate.score(
                 mlflow.sklearn.load_model(str(base_dir)), test, params.evaluate
             )
         except Exception as error:  # older code, features or labels: not these rows' model
-            return None, f"the base's model cannot score this revision's rows ({error})", None
+            return None, f"the base's model cannot score this revision's rows ({error})"
     candidate = evaluate.score(mlflow.sklearn.load_model(str(model_dir)), test, params.evaluate)
-    paired = compare.paired(scored_base, candidate, params.report.resamples, params.report.seed)
+    gate = params.evaluate.gate_metric
+    compared = SameRows(
+        paired=compare.paired(scored_base, candidate, params.report.resamples, params.report.seed),
+        new_rows=None,
+        segments=fairness.segments(test, candidate, gate),
+        base_segments=fairness.segments(test, scored_base, gate),
+    )
     if base_rows is None:
-        return paired, None, None
+        return compared, None
     new = np.flatnonzero(~np.isin(data.row_hashes(test, 0), data.row_hashes(base_rows, 0)))
     if len(new) < MIN_NEW_ROWS:
-        return paired, None, None
+        return compared, None
     on_new = compare.paired(
         scored_base.take(new), candidate.take(new), params.report.resamples, params.report.seed
     )
-    return paired, None, on_new
+    return dataclasses.replace(compared, new_rows=on_new), None
 
 
 MIN_NEW_ROWS = 30  # fewer new test rows than this say too little to compare on
@@ -676,6 +705,7 @@ def propose_promotion_command(
         gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
         tolerance=params.promote.tolerance,
         minimum=params.promote.minimum,
+        disparity_tolerance=params.promote.disparity_tolerance,
         environment_file=environment_file.as_posix(),
     )
     proposal.edit_environment(environment_file, version, image_name, digest)
@@ -725,6 +755,7 @@ def promote_command(
             gate_metric=tasks.check_gate_metric(params.evaluate.gate_metric),
             tolerance=params.promote.tolerance,
             minimum=params.promote.minimum,
+            disparity_tolerance=params.promote.disparity_tolerance,
             commit=tracking.git_state()["git_commit"],
             check_only=check,
         )

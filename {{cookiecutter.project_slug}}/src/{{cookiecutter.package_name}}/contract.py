@@ -7,9 +7,12 @@ something silently wrong. `problems()` lists those mistakes; every accessor refu
 while there are any.
 """
 
+import itertools
 from functools import cache
 from typing import Literal, get_args
 
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 from {{ cookiecutter.package_name }} import schema
@@ -103,7 +106,36 @@ def problems() -> tuple[str, ...]:
             )
         if task == "multiclass" and positive is not None:
             found.append("POSITIVE_LABEL applies to binary tasks only: remove it")
-    return tuple(found)
+    return (*found, *_segment_problems(target))
+
+
+def _segment_problems(target: str) -> list[str]:
+    """SEGMENTS names feature columns, each grouped by its values (None) or, if numeric, cut
+    at increasing edges."""
+    declared = getattr(schema, "SEGMENTS", {})
+    if not isinstance(declared, dict):
+        return ["SEGMENTS must map column names to None (by value) or bin edges (numbers)"]
+    found = []
+    for name, edges in declared.items():
+        if name == target:
+            found.append(f"SEGMENTS names the target {name!r}: segments are groups of features")
+        elif name not in columns():
+            found.append(f"SEGMENTS names {name!r}, which is not a column of the contract")
+        elif edges is None:
+            continue
+        elif str(columns()[name].dtype) not in ("int64", "float64"):
+            found.append(f"SEGMENTS: {name!r} is not numeric: group it by value with None")
+        elif (
+            not isinstance(edges, (list, tuple))
+            or not edges
+            or not all(isinstance(edge, (int, float)) for edge in edges)
+            or list(edges) != sorted(set(edges))
+        ):
+            found.append(
+                f"SEGMENTS: the bin edges of {name!r} must be increasing numbers, "
+                f"e.g. {name!r}: (25, 45, 65); got {edges!r}"
+            )
+    return found
 
 
 def check() -> None:
@@ -172,6 +204,37 @@ def categorical_features() -> list[str]:
 def numeric_features() -> list[str]:
     categorical = set(categorical_features())
     return [name for name in feature_columns() if name not in categorical]
+
+
+def segments() -> dict[str, tuple[float, ...] | None]:
+    """The columns the report and the promotion gate compare the model across: None for one
+    grouped by its values, the bin edges of a numeric one cut into bands. Empty: none."""
+    check()
+    declared = getattr(schema, "SEGMENTS", {})
+    return {name: None if edges is None else tuple(edges) for name, edges in declared.items()}
+
+
+def segment_groups(frame: pd.DataFrame, name: str) -> pd.Series:
+    """Each row's group in segment `name`: its value, or its band ("25 to 44" for the edges
+    (25, 45)); a missing value is the group "missing"."""
+    edges = segments()[name]
+    values = frame[name]
+    if edges is None:
+        return values.astype("string").fillna("missing").astype(str)
+    bounds = [-np.inf, *edges, np.inf]
+    banded = pd.cut(values.astype(float), bounds, right=False, labels=band_names(edges))
+    return banded.astype("string").fillna("missing").astype(str)
+
+
+def band_names(edges: tuple[float, ...]) -> list[str]:
+    """The bands a numeric segment is cut into, in order: "under 25", "25 to under 45", ..."""
+    names = [f"under {_edge(edges[0])}"]
+    names += [f"{_edge(low)} to under {_edge(high)}" for low, high in itertools.pairwise(edges)]
+    return [*names, f"{_edge(edges[-1])} and over"]
+
+
+def _edge(value: float) -> str:
+    return f"{value:g}"
 
 
 def nullable_columns() -> list[str]:

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import contract, plots, tasks, tracking
+from {{ cookiecutter.package_name }} import contract, fairness, plots, tasks, tracking
 from {{ cookiecutter.package_name }}.settings import EvaluateParams
 from {{ cookiecutter.package_name }}.tasks import Scored
 
@@ -25,6 +25,7 @@ GRID = np.linspace(0.0, 1.0, 101)
 PREDICTIONS_SHOWN = 2000  # regression: rows of actual against predicted kept for the plots
 # The files evaluate writes into the plots directory (numbers) and the figures directory.
 TASK_FILE = "task.json"  # what was evaluated: task, target, labels, rows
+SEGMENTS_FILE = "segments.json"  # the model across the contract's segments (fairness.py)
 FIT_FILE = "fit.json"  # the model itself: fit time, size on disk, its metrics on training rows
 CURVE_FILES = {"roc": "roc.csv", "precision_recall": "precision_recall.csv"}
 CONFUSION_FILE = "confusion.csv"
@@ -165,6 +166,13 @@ def write_fit(
     }
     path = plots_dir / FIT_FILE
     path.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_segments(found: list[fairness.Segment], plots_dir: Path) -> Path:
+    """Each segment's groups and disparities on the test split (fairness.py), for the report."""
+    path = plots_dir / SEGMENTS_FILE
+    path.write_text(json.dumps(fairness.to_json(found), indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -132,6 +132,39 @@ def gate(
     )
 
 
+def disparity_gate(
+    decision: GateDecision,
+    current: dict[str, float],
+    candidate: dict[str, float],
+    tolerance: float | None,
+    override_reason: str | None,
+) -> GateDecision:
+    """The gate metric's `decision`, refused after all where a segment's disparity (a gap
+    between groups, `disparity.*` metrics) widens by more than `tolerance` against what runs
+    now, unless `override_reason` says why."""
+    if not decision.allowed or tolerance is None:
+        return decision
+    widened = {
+        key: (current[key], value)
+        for key, value in sorted(candidate.items())
+        if key in current and value - current[key] > tolerance
+    }
+    if not widened:
+        return decision
+    listed = ", ".join(
+        f"{key} {before:.4f} → {after:.4f}" for key, (before, after) in widened.items()
+    )
+    summary = f"a disparity widened by more than promote.disparity_tolerance {tolerance}: {listed}"
+    if override_reason and override_reason.strip():
+        return GateDecision(True, f"{decision.message}; {summary}, overridden: {override_reason}")
+    return GateDecision(False, f"{decision.message}; but {summary}")
+
+
+def disparities(metrics: dict[str, float]) -> dict[str, float]:
+    """The `disparity.*` entries of a version's test metrics (without the `test_` prefix)."""
+    return {key: value for key, value in metrics.items() if key.startswith("disparity.")}
+
+
 @dataclass(frozen=True)
 class Registration:
     version: int
@@ -239,6 +272,7 @@ def reconcile(
     commit: str = "unknown",
     check_only: bool = False,
     minimum: float | None = None,
+    disparity_tolerance: float | None = None,
 ) -> str:
     """Point `alias` at the file's version; returns what happened, raises PromotionRefusedError.
 
@@ -286,6 +320,14 @@ def reconcile(
         else not_comparable(predicts(client, name, wanted), predicts(client, name, now)),
         minimum=minimum,
     )
+    if now is not None:
+        decision = disparity_gate(
+            decision,
+            disparities(_test_metrics(client, name, now)),
+            disparities(_test_metrics(client, name, wanted)),
+            disparity_tolerance,
+            environment.override_reason,
+        )
     if not decision.allowed:
         raise PromotionRefusedError(
             f"{decision.message}. Set `override_reason` in the environment file to promote it "
@@ -316,11 +358,16 @@ def not_comparable(candidate: dict[str, str], current: dict[str, str] | None) ->
 
 
 def _test_metric(client: MlflowClient, name: str, version: int, metric: str) -> float:
+    metrics = _test_metrics(client, name, version)
+    if metric not in metrics:
+        raise PromotionRefusedError(f"{name} version {version} has no test_{metric} to gate on")
+    return metrics[metric]
+
+
+def _test_metrics(client: MlflowClient, name: str, version: int) -> dict[str, float]:
+    """A version's metrics on its test split, without the `test_` prefix."""
     run_id = client.get_model_version(name, str(version)).run_id
     if run_id is None:
         raise PromotionRefusedError(f"{name} version {version} was not registered from a run")
     metrics = client.get_run(run_id).data.metrics
-    key = f"test_{metric}"
-    if key not in metrics:
-        raise PromotionRefusedError(f"{name} version {version} has no {key} to gate on")
-    return float(metrics[key])
+    return {key[5:]: float(value) for key, value in metrics.items() if key.startswith("test_")}

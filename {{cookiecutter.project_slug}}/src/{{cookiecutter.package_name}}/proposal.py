@@ -19,6 +19,8 @@ from {{ cookiecutter.package_name }}.promote import (
     GateDecision,
     ImageRef,
     current_version,
+    disparities,
+    disparity_gate,
     gate,
     not_comparable,
     predicts,
@@ -115,6 +117,7 @@ def propose(
     tolerance: float,
     environment_file: str,
     minimum: float | None = None,
+    disparity_tolerance: float | None = None,
 ) -> Proposal:
     """The pull request that would move `alias` to `candidate_version`, and the gate's view."""
     candidate = describe(client, name, candidate_version)
@@ -131,6 +134,14 @@ def propose(
         else not_comparable(predicts(client, name, candidate_version), predicts(client, name, now)),
         minimum=minimum,
     )
+    if current is not None:
+        decision = disparity_gate(
+            decision,
+            disparities(current.metrics),
+            disparities(candidate.metrics),
+            disparity_tolerance,
+            override_reason=None,
+        )
     title = f"Promote {name} version {candidate_version} to {alias}"
     body = render(name, alias, candidate, current, decision, gate_metric, environment_file)
     return Proposal(title, body, decision)

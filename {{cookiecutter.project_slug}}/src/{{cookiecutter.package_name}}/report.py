@@ -14,6 +14,7 @@ import pandas as pd
 from {{ cookiecutter.package_name }} import charts
 from {{ cookiecutter.package_name }}.compare import Change, Paired, verdict
 from {{ cookiecutter.package_name }}.drift import DriftResult, strength
+from {{ cookiecutter.package_name }}.fairness import FIGURES, MIN_GROUP_ROWS, Group, Segment
 from {{ cookiecutter.package_name }}.plots import (
     CURVES,
     confusion_matrix,
@@ -58,6 +59,7 @@ class Results:
     predictions: pd.DataFrame | None = None  # regression: actual, predicted (a sample)
     evaluated: dict[str, Any] | None = None  # evaluate's task.json: task, target, labels, rows
     fit: dict[str, Any] | None = None  # evaluate's fit.json: fit time, bytes, train metrics
+    segments: list[Segment] | None = None  # evaluate's segments.json: the model by group
 
     def describes(self) -> str:
         """What this revision's model predicts, for people: "binary income"."""
@@ -101,6 +103,10 @@ class Report:
     data_drift: DriftResult | None = None  # this revision's rows against the base's
     data_drift_note: str | None = None  # why there is none, when data changed
     tolerance: float = 0.0  # promote.tolerance: how much worse the gate metric may be
+    # Both models by segment on the same rows as same_rows (base None: only this change's).
+    segments: list[Segment] = field(default_factory=list)
+    base_segments: list[Segment] | None = None
+    disparity_tolerance: float | None = None  # promote.disparity_tolerance
 
     def tolerance_of(self, metric: str) -> float:
         return self.tolerance if metric == self.gate_metric else 0.0
@@ -132,7 +138,7 @@ def render(
     sections = [_headline(report), _staleness(report), _validation(report)]
     if report.head is not None and not validation_failed(report):
         plots = _plots(report, images, plots_link, artifact)
-        sections += [_metrics(report), _model(report), _params(report), plots]
+        sections += [_metrics(report), _segments(report), _model(report), _params(report), plots]
     sections += [_data(report), _provenance(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
 
@@ -315,7 +321,128 @@ def facts(report: Report) -> dict[str, Any]:
         "validation": _validated(report.validation),
         "data_drift": asdict(report.data_drift) if report.data_drift else None,
         "data_drift_note": report.data_drift_note,
+        "segments": _segment_facts(report),
     }
+
+
+def _segment_facts(report: Report) -> list[dict[str, Any]]:
+    before = {segment.column: segment for segment in report.base_segments or []}
+    facts_ = []
+    for segment in report.segments:
+        base = before.get(segment.column)
+        base_groups = {group.name: group for group in base.groups} if base else {}
+        facts_.append(
+            {
+                "column": segment.column,
+                "disparity": {
+                    figure: {
+                        "base": base.disparity.get(figure) if base else None,
+                        "candidate": gap,
+                        "widened": _widened(
+                            report, base.disparity.get(figure) if base else None, gap
+                        ),
+                    }
+                    for figure, gap in segment.disparity.items()
+                },
+                "groups": [
+                    {
+                        "name": group.name,
+                        "rows": group.rows,
+                        "gate": {
+                            "base": _gate_of(base_groups.get(group.name)),
+                            "candidate": group.gate,
+                        },
+                        "figures": {
+                            figure: {
+                                "base": _figure_of(base_groups.get(group.name), figure),
+                                "candidate": value,
+                            }
+                            for figure, value in group.figures.items()
+                        },
+                    }
+                    for group in segment.groups
+                ],
+            }
+        )
+    return facts_
+
+
+def _gate_of(group: Group | None) -> float | None:
+    return group.gate if group else None
+
+
+def _figure_of(group: Group | None, figure: str) -> float | None:
+    return group.figures.get(figure) if group else None
+
+
+def _widened(report: Report, before: float | None, after: float | None) -> bool:
+    """A gap that grew by more than the promotion gate allows (promote.disparity_tolerance)."""
+    tolerance = report.disparity_tolerance
+    if tolerance is None or before is None or after is None:
+        return False
+    return after - before > tolerance
+
+
+def _segments(report: Report) -> str:
+    """The gate metric by group and each segment's disparity, base → this change on the same
+    rows when the base's model scored them."""
+    if not report.segments:
+        return ""
+    before = {segment.column: segment for segment in report.base_segments or []}
+    paired = report.base_segments is not None
+    task = report.head.evaluated["task"] if report.head and report.head.evaluated else None
+    names = FIGURES.get(task or "", {})
+    lines = [
+        "### Segments" + (" (both models on the same test rows)" if paired else " (this change)"),
+        "",
+        f"The gate metric ({report.gate_metric}) of each group"
+        + (", base → this change" if paired else "")
+        + ", and each segment's disparity: the largest gap between groups of at least "
+        f"{MIN_GROUP_ROWS} rows.",
+    ]
+    for segment in report.segments:
+        base = before.get(segment.column)
+        gaps = []
+        for figure, gap in segment.disparity.items():
+            previous = base.disparity.get(figure) if base else None
+            shown = _gap(previous, gap) if paired else _number(gap)
+            mark = ""
+            if _widened(report, previous, gap):
+                allowed = report.disparity_tolerance
+                mark = f" ⚠️ wider by more than promote.disparity_tolerance {allowed}"
+            gaps.append(f"{names.get(figure, figure)} gap {shown}{mark}")
+        base_groups = {group.name: group for group in base.groups} if base else {}
+        headers = [report.gate_metric, *(names.get(figure, figure) for figure in segment.disparity)]
+        lines += [
+            "",
+            f"**{_label(segment.column)}**: " + "; ".join(gaps) + ".",
+            "",
+            f"| {_label(segment.column)} | rows | " + " | ".join(headers) + " |",
+            "| --- | ---: |" + " ---: |" * len(headers),
+        ]
+        for group in segment.groups:
+            was = base_groups.get(group.name)
+            values = [(was.gate if was else None, group.gate)]
+            values += [
+                (was.figures.get(figure) if was else None, group.figures.get(figure))
+                for figure in segment.disparity
+            ]
+            cells = [
+                f"{_number(before)} → {_number(after)}" if paired else _number(after)
+                for before, after in values
+            ]
+            lines.append(f"| {_label(group.name)} | {group.rows:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _gap(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return f"{_number(before)} → {_number(after)}"
+    return f"{before:.4f} → {after:.4f} ({after - before:+.4f})"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 def _paired_facts(report: Report, paired: Paired | None) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from dvc.exceptions import DvcException, FileMissingError, PathMissingError
 from dvc.repo import Repo
 
 from {{ cookiecutter.package_name }} import data
+from {{ cookiecutter.package_name }}.fairness import Segment
 from {{ cookiecutter.package_name }}.report import DataChange, Results, flatten
 
 WORKSPACE = "workspace"
@@ -35,6 +36,7 @@ TABLES = {
 }
 EVALUATED = f"{PLOTS}/task.json"
 FIT = f"{PLOTS}/fit.json"
+SEGMENTS = f"{PLOTS}/segments.json"
 MODEL = "models/model"  # train's output (train.MODEL_DIR under the stage's `models`)
 PREPARED = "data/prepared"  # prepare's output
 TEST_SPLIT = f"{PREPARED}/test.parquet"
@@ -56,6 +58,7 @@ def read_results(rev: str | None, root: Path = Path()) -> Results | None:
             curves[name] = frame.assign(label="positive")
     tables = {name: _csv(path, rev, root) for name, path in TABLES.items()}
     evaluated, fit = _read_text(EVALUATED, rev, root), _read_text(FIT, rev, root)
+    segments = _read_text(SEGMENTS, rev, root)
     return Results(
         revision=short_commit(rev, root) if rev else WORKSPACE,
         metrics={name: float(value) for name, value in json.loads(metrics).items()},
@@ -66,6 +69,7 @@ def read_results(rev: str | None, root: Path = Path()) -> Results | None:
         predictions=tables["predictions"],
         evaluated=json.loads(evaluated) if evaluated else None,
         fit=json.loads(fit) if fit else None,
+        segments=[Segment.from_json(facts) for facts in json.loads(segments)] if segments else None,
     )
 
 

@@ -68,6 +68,8 @@ class EvaluateParams(Section):
 class PromoteParams(Section):
     tolerance: float = Field(ge=0)
     minimum: float | None  # the gate metric's floor for any promotion (null: none)
+    # how much a segment's disparity (fairness.py) may widen against what runs (null: not gated)
+    disparity_tolerance: float | None = Field(ge=0)
 
 
 class ReportParams(Section):

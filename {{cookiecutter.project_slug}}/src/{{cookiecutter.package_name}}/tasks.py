@@ -80,7 +80,10 @@ def check_gate_metric(name: str) -> str:
 
 
 def higher_is_better(metric: str) -> bool:
-    """Unknown metrics (a revision's extra ones) read as higher-is-better, like most scores."""
+    """Unknown metrics (a revision's extra ones) read as higher-is-better, like most scores;
+    a disparity (fairness.py: a gap between groups) is better smaller."""
+    if metric.startswith("disparity."):
+        return False
     known = METRICS.get(metric)
     return known.higher_is_better if known else True
 

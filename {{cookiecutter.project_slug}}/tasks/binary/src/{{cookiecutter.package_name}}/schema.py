@@ -15,6 +15,9 @@ from pandera.typing.pandas import DataFrame, Series
 TASK: Final = "binary"  # binary, multiclass or regression
 TARGET: Final = "income"  # the column the model learns to predict
 POSITIVE_LABEL: Final = ">50K"  # binary only: the label whose probability the model gives
+# Groups the report and the promotion gate compare the model across: a column by its values
+# (None), or a numeric column cut at these edges. Empty ({}): no per-group figures.
+SEGMENTS: Final = {"sex": None, "race": None, "age": (25, 45, 65)}
 
 
 class Contract(pa.DataFrameModel):

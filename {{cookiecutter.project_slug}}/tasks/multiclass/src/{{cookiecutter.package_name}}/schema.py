@@ -14,6 +14,9 @@ from pandera.typing.pandas import DataFrame, Series
 
 TASK: Final = "multiclass"  # binary, multiclass or regression
 TARGET: Final = "genus"  # the column the model learns to predict
+# Groups the report and the promotion gate compare the model across: a column by its values
+# (None), or a numeric column cut at these edges. Empty ({}): no per-group figures.
+SEGMENTS: Final = {"sex": None, "year": (1990, 2000)}
 
 
 class Contract(pa.DataFrameModel):

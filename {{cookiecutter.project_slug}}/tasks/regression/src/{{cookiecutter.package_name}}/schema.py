@@ -14,6 +14,9 @@ from pandera.typing.pandas import DataFrame, Series
 
 TASK: Final = "regression"  # binary, multiclass or regression
 TARGET: Final = "avg_price_per_room"  # the column the model learns to predict
+# Groups the report and the promotion gate compare the model across: a column by its values
+# (None), or a numeric column cut at these edges. Empty ({}): no per-group figures.
+SEGMENTS: Final = {"customer_type": None, "is_repeated_guest": None}
 
 
 class Contract(pa.DataFrameModel):
