@@ -203,6 +203,7 @@ LOCKED_IMPORTS: dict[str, tuple[str, ...]] = {
     "pre-commit-hooks==6.0.0": ("pre_commit_hooks",),
     "pre-commit==4.7.0": ("pre_commit",),
     "prettytable==3.18.0": ("prettytable",),
+    "prometheus-client==0.26.0": ("prometheus_client",),
     "prompt-toolkit==3.0.53": ("prompt_toolkit",),
     "propcache==0.5.4": ("propcache",),
     "protobuf==7.36.2": ("google",),

@@ -56,6 +56,7 @@ COMMON_FILES = {
     "pyproject.toml",
     "tests/conftest.py",
     "tests/data/sample.csv",  # the task's
+    "tests/test_capture.py",
     "tests/test_compare.py",
     "tests/test_data.py",
     "tests/test_drift.py",
@@ -73,12 +74,14 @@ COMMON_FILES = {
 PACKAGE_MODULES = (
     "__init__.py",
     "__main__.py",
+    "capture.py",
     "cli.py",
     "compare.py",
     "contract.py",
     "data.py",
     "drift.py",
     "evaluate.py",
+    "metrics.py",
     "plots.py",
     "promote.py",
     "proposal.py",

@@ -130,6 +130,14 @@ def test_the_deployment_runs_what_its_file_names_hardened(project: Path, environ
     assert named == port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+    # scraped for /metrics at that port; the inference log on the one writable volume
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert (annotations["prometheus.io/path"], annotations["prometheus.io/port"]) == (
+        "/metrics", str(port)
+    )  # fmt: skip
+    [log] = [e["value"] for e in container["env"] if e["name"] == "INFERENCE_LOG_URL"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == [log]
     # requests (the autoscaler's base) and limits
     for bound in ("requests", "limits"):
         assert set(container["resources"][bound]) == {"cpu", "memory"}, bound

@@ -556,19 +556,26 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Serve the model over HTTP: POST /predict, GET /health, GET /version."""
+    """Serve the model over HTTP: POST /predict, GET /health, GET /version, GET /metrics.
+    Each answered record goes to the inference log params.yaml's serve.capture describes."""
+    import os
     import tempfile
 
     import uvicorn
+
+    from {{ cookiecutter.package_name }}.serve import create_app
+
+    params = load_params(params_file)
+    capture = params.serve.capture.from_environment(os.environ)
+    if alias is None:
+        uvicorn.run(create_app(model_dir, capture=capture), host=host, port=port)
+        return
     from mlflow.exceptions import MlflowException
 
-    from {{ cookiecutter.package_name }}.serve import create_app, fetch_registered
+    from {{ cookiecutter.package_name }}.serve import fetch_registered
     from {{ cookiecutter.package_name }}.tracking import tracking_uri
 
-    if alias is None:
-        uvicorn.run(create_app(model_dir), host=host, port=port)
-        return
-    name = load_params(params_file).mlflow.model_name
+    name = params.mlflow.model_name
     with tempfile.TemporaryDirectory(prefix="registered-model-") as download:
         try:
             model_dir, provenance = fetch_registered(name, alias, Path(download))
@@ -576,7 +583,7 @@ def serve_command(
             typer.echo(f"Cannot serve {name}@{alias} from {tracking_uri()}: {error}", err=True)
             raise typer.Exit(code=1) from None
         typer.echo(f"Serving {name} version {provenance['model_version']} ({alias})", err=True)
-        uvicorn.run(create_app(model_dir, provenance), host=host, port=port)
+        uvicorn.run(create_app(model_dir, provenance, capture), host=host, port=port)
 
 
 @app.command("register")

@@ -20,9 +20,14 @@ saturated.
 
 import asyncio
 import gc
+import logging
 import os
+import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +35,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -38,6 +44,9 @@ from pydantic_core import PydanticKnownError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }} import contract, tracking
+from {{ cookiecutter.package_name }}.capture import Capture
+from {{ cookiecutter.package_name }}.metrics import CONTENT_TYPE, Instrument, Metrics
+from {{ cookiecutter.package_name }}.settings import CaptureParams
 from {{ cookiecutter.package_name }}.tasks import ordered_probabilities
 from {{ cookiecutter.package_name }}.tracking import RunRef
 from {{ cookiecutter.package_name }}.train import RUN_FILE
@@ -183,52 +192,98 @@ Prediction = prediction_model()
 
 
 class PredictResponse(BaseModel):
+    request_id: str = Field(description="this answer's id in the inference log (X-Request-ID)")
     predictions: list[Prediction]  # type: ignore[valid-type]
+
+
+# A caller's own X-Request-ID is kept when it looks like an id; otherwise the server makes one.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+PYARROW_TYPES = {
+    "str": pyarrow.string(), "int64": pyarrow.int64(), "float64": pyarrow.float64(),
+    "bool": pyarrow.bool_(),
+}  # fmt: skip
+
+
+def log_schema() -> pyarrow.Schema:
+    """The inference log's columns: who answered what, when; the input row and the output as
+    the API names them."""
+    columns = contract.columns()
+    features = [
+        (name, PYARROW_TYPES[str(columns[name].dtype)]) for name in contract.feature_columns()
+    ]
+    if contract.is_classification():
+        probabilities = [(label, pyarrow.float64()) for label in contract.labels()]
+        output = pyarrow.struct(
+            [("label", pyarrow.string()), ("probabilities", pyarrow.struct(probabilities))]
+        )
+    else:
+        output = pyarrow.struct([("prediction", pyarrow.float64())])
+    return pyarrow.schema(
+        [
+            ("request_id", pyarrow.string()),
+            ("record", pyarrow.int32()),  # the record's place in its request
+            ("time", pyarrow.timestamp("us", tz="UTC")),
+            ("model_name", pyarrow.string()),
+            ("model_version", pyarrow.string()),
+            ("input", pyarrow.struct(features)),
+            ("output", output),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request's records, and its tag (its request id) for the answer."""
+
+    rows: list[dict[str, Any]]
+    tag: Any
 
 
 class MicroBatcher:
     """One model call for all the records of the requests waiting when the model is free; each
-    request gets `answer` of its own rows' scores (the scores themselves by default)."""
+    request gets `answer` of its own rows' scores and its tag (the scores themselves by
+    default), and `answered` sees each call's requests, tags and scores, on the worker thread."""
 
     def __init__(
         self,
         predict: Callable[[pd.DataFrame], np.ndarray],  # one row (or vector) per record
         max_rows: int,
         wait_seconds: float = BATCH_WAIT_SECONDS,
-        answer: Callable[[np.ndarray], Any] = lambda scores: scores,
+        answer: Callable[[np.ndarray, Any], Any] = lambda scores, tag: scores,
+        answered: Callable[[list[Job], np.ndarray], None] = lambda jobs, scores: None,
     ) -> None:
         self._predict = predict
         self._max_rows = max_rows
         self._wait_seconds = wait_seconds
         self._answer = answer
-        self._queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[Any]]] = (
-            asyncio.Queue()
-        )
+        self._answered = answered
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue()
 
-    async def predict(self, rows: list[dict[str, Any]]) -> Any:
+    async def predict(self, rows: list[dict[str, Any]], tag: Any = None) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put((rows, future))
+        await self._queue.put((Job(rows, tag), future))
         return await future
 
-    def _call(self, requests: list[list[dict[str, Any]]]) -> list[Any]:
+    def _call(self, jobs: list[Job]) -> list[Any]:
         """On the worker thread: one model call for every request's rows, then each answer."""
-        scores = self._predict(pd.DataFrame([row for rows in requests for row in rows]))
+        scores = self._predict(pd.DataFrame([row for job in jobs for row in job.rows]))
         answers, start = [], 0
-        for rows in requests:
-            answers.append(self._answer(scores[start : start + len(rows)]))
-            start += len(rows)
+        for job in jobs:
+            answers.append(self._answer(scores[start : start + len(job.rows)], job.tag))
+            start += len(job.rows)
+        self._answered(jobs, scores)
         return answers
 
     async def run(self) -> None:
         while True:
             batch = [await self._queue.get()]
             await asyncio.sleep(self._wait_seconds)
-            size = len(batch[0][0])
+            size = len(batch[0][0].rows)
             while not self._queue.empty() and size < self._max_rows:
                 batch.append(self._queue.get_nowait())
-                size += len(batch[-1][0])
+                size += len(batch[-1][0].rows)
             try:
-                answers = await asyncio.to_thread(self._call, [rows for rows, _ in batch])
+                answers = await asyncio.to_thread(self._call, [job for job, _ in batch])
             except Exception as error:  # every waiting request learns why, not just one
                 for _, future in batch:
                     if not future.done():
@@ -266,8 +321,14 @@ def fetch_registered(name: str, alias: str, destination: Path) -> tuple[Path, di
     }
 
 
-def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = None) -> FastAPI:
+def create_app(
+    model_dir: Path = MODEL_DIR,
+    provenance: dict[str, str] | None = None,
+    capture: CaptureParams | None = None,
+) -> FastAPI:
+    """The API; with `capture` enabled, every answered record also goes to the inference log."""
     checks = residual_checks()
+    metrics = Metrics({"/predict", "/health", "/version", "/metrics"}, contract.is_classification())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -280,8 +341,39 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
                 return ordered_probabilities(model, frame[columns])
             return np.asarray(model.predict(frame[columns]), dtype=float)
 
-        app.state.batcher = MicroBatcher(score, max_rows=MAX_BATCH, answer=_response_body)
-        app.state.provenance = provenance or load_provenance(model_dir)
+        served = provenance or load_provenance(model_dir)
+        metrics.model.info(served)
+        if metrics.labels is not None:  # every label from the start, at 0
+            for label in contract.labels():
+                metrics.labels.labels(label)
+        log = None
+        if capture is not None and capture.enabled:
+            log = inference_log(capture, served, metrics)
+            log.start()
+
+        def answered(jobs: list[Job], scores: np.ndarray) -> None:
+            """On the worker thread, after each model call: count it, queue it for the log."""
+            metrics.batch_rows.observe(len(scores))
+            if metrics.labels is not None:
+                labels = contract.labels()
+                predicted, counts = np.unique(scores.argmax(axis=1), return_counts=True)
+                for index, count in zip(predicted, counts, strict=True):
+                    metrics.labels.labels(labels[index]).inc(int(count))
+            elif metrics.values is not None:
+                for value in scores:
+                    metrics.values.observe(float(value))
+            if log is None:
+                return
+            now, start = datetime.now(UTC), 0
+            for job in jobs:
+                rows = len(job.rows)
+                log.submit((job.tag, now, job.rows, scores[start : start + rows]), rows)
+                start += rows
+
+        app.state.batcher = MicroBatcher(
+            score, max_rows=MAX_BATCH, answer=_response_body, answered=answered
+        )
+        app.state.provenance = served
         # The start-up's objects (MLflow, scikit-learn, the model: about 250,000) never become
         # garbage; frozen, the collector stops walking them, and its full pass, which held
         # every request (/health too) for 100-150 ms about once a second under load, takes
@@ -292,9 +384,12 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
         worker.cancel()
         with suppress(asyncio.CancelledError):
             await worker
+        if log is not None:  # uvicorn has answered every request: write what they queued
+            await asyncio.to_thread(log.close, capture.shutdown_seconds if capture else 0)
 
     app = FastAPI(title="{{ cookiecutter.project_slug }}", lifespan=lifespan)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(Instrument, metrics=metrics)  # outermost: it sees every answer
     app.add_exception_handler(RequestValidationError, _refuse)
 
     # async: answered on the event loop itself, where a plain def would queue for a thread
@@ -308,14 +403,24 @@ def create_app(model_dir: Path = MODEL_DIR, provenance: dict[str, str] | None = 
         provenance: dict[str, str] = request.app.state.provenance
         return provenance
 
+    # async, as /health: the scrape is answered while the model is busy
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
     @app.post("/predict", response_model=PredictResponse, responses=REFUSALS)
     async def predict(body: PredictRequest, request: Request) -> Response:
         records: list[BaseModel] = body.records  # Record is built at import: mypy can't see it
         rows = [record.model_dump() for record in records]
+        metrics.request_rows.observe(len(rows))
         if checks is not None:
             _check(checks, pd.DataFrame(rows))
-        content = await request.app.state.batcher.predict(rows)  # built on the worker thread
-        return Response(content, media_type="application/json")
+        given = request.headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        # the answer is built on the worker thread
+        content = await request.app.state.batcher.predict(rows, request_id)
+        headers = {"X-Request-ID": request_id}
+        return Response(content, media_type="application/json", headers=headers)
 
     return app
 
@@ -404,9 +509,36 @@ class BodyLimit:
             more = message["type"] == "http.request" and message.get("more_body", False)
 
 
-def _response_body(scores: np.ndarray) -> bytes:
+def inference_log(params: CaptureParams, provenance: dict[str, str], metrics: Metrics) -> Capture:
+    """The inference log `params` describe, counting into `metrics`."""
+    name, version = provenance["model_name"], provenance["model_version"]
+
+    def to_rows(request: tuple[str, datetime, list[dict[str, Any]], np.ndarray]) -> Any:
+        request_id, time, rows, scores = request
+        for index, (row, score) in enumerate(zip(rows, scores, strict=True)):
+            yield {
+                "request_id": request_id, "record": index, "time": time, "model_name": name,
+                "model_version": version, "input": row, "output": _prediction(score),
+            }  # fmt: skip
+
+    return Capture(
+        params.url,
+        log_schema(),
+        to_rows,
+        queue_size=params.queue_requests,
+        file_rows=params.file_rows,
+        file_seconds=params.file_seconds,
+        written=metrics.captured.inc,
+        dropped=metrics.dropped.inc,
+        log=logging.getLogger("uvicorn.error"),  # printed as uvicorn prints its own warnings
+    )
+
+
+def _response_body(scores: np.ndarray, request_id: str) -> bytes:
     """One request's answer as JSON, checked against the response model as FastAPI would."""
-    answer = PredictResponse(predictions=[_prediction(record) for record in scores])
+    answer = PredictResponse(
+        request_id=request_id, predictions=[_prediction(record) for record in scores]
+    )
     return answer.model_dump_json().encode()
 
 

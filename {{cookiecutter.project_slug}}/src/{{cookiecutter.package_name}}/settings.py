@@ -1,10 +1,11 @@
 """Typed view of params.yaml: a typo or a wrong type fails at start-up, not mid-training."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -93,6 +94,39 @@ class MlflowParams(Section):
     model_name: str = Field(min_length=1)
 
 
+class CaptureParams(Section):
+    """The inference log; INFERENCE_LOG_ENABLED and INFERENCE_LOG_URL override the first two."""
+
+    enabled: bool
+    url: str = Field(min_length=1)  # a directory or an fsspec URL (s3://bucket/inference)
+    file_rows: int = Field(gt=0)  # a file closes at this many rows...
+    file_seconds: float = Field(gt=0)  # ...or this long after its first row
+    queue_requests: int = Field(gt=0)  # requests waiting to be written; more are dropped
+    shutdown_seconds: float = Field(gt=0)  # how long a shutdown may take to write the queue
+
+    def from_environment(self, environ: Mapping[str, str]) -> "CaptureParams":
+        """These settings with the environment's overrides; ParamsError naming a bad one."""
+        overrides: dict[str, object] = {}
+        if "INFERENCE_LOG_URL" in environ:
+            overrides["url"] = environ["INFERENCE_LOG_URL"]
+        if "INFERENCE_LOG_ENABLED" in environ:
+            value = environ["INFERENCE_LOG_ENABLED"].strip().lower()
+            if value not in BOOLEANS:
+                raise ParamsError(f"INFERENCE_LOG_ENABLED={value!r}: use true or false")
+            overrides["enabled"] = BOOLEANS[value]
+        try:
+            return self.model_validate(self.model_dump() | overrides)
+        except ValidationError as error:
+            raise ParamsError(f"INFERENCE_LOG_URL: {error.errors()[0]['msg']}") from None
+
+
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class ServeParams(Section):
+    capture: CaptureParams
+
+
 class Params(Section):
     data: DataParams
     prepare: PrepareParams
@@ -103,6 +137,7 @@ class Params(Section):
     report: ReportParams
     drift: DriftParams
     mlflow: MlflowParams
+    serve: ServeParams
 
 
 def load_params(path: Path = DEFAULT_PARAMS) -> Params:
