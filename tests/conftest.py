@@ -123,14 +123,32 @@ def post(url: str, payload: object) -> tuple[int, dict[str, object]]:
 @dataclass
 class Served:
     url: str  # http://127.0.0.1:<port>
+    environment: Path  # the virtual environment it ran in
     output: str = ""  # what the server printed, once it stopped
     returncode: int | None = None
 
 
+def serving_environment(project: Path) -> Path:
+    """The serving image's environment, installed as its Dockerfile installs it (the `uv sync`
+    of its build stage), beside the project rather than in it; made once per project."""
+    venv = project.parent / f"{project.name}-serving-venv"
+    if not venv.exists():
+        dockerfile = (project / "Dockerfile").read_text()
+        match = re.search(r"^RUN (uv sync .*)$", dockerfile, re.MULTILINE)
+        assert match, "the Dockerfile installs no environment with `uv sync`"
+        completed = subprocess.run(
+            match[1].split(), cwd=project, env=PROJECT_ENV | {"UV_PROJECT_ENVIRONMENT": str(venv)},
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    return venv
+
+
 @contextmanager
 def serving_entrypoint(project: Path) -> Iterator[Served]:
-    """The serving image's entrypoint, pointed at this checkout instead of /app, on a free port;
-    healthy when entered, sent SIGTERM when left."""
+    """The serving image's entrypoint in the image's environment (the serving group alone, the
+    package from src/), pointed at this checkout instead of /app, on a free port; healthy when
+    entered, sent SIGTERM when left."""
     from servers import free_port  # servers imports this module
 
     dockerfile = (project / "Dockerfile").read_text()
@@ -140,10 +158,13 @@ def serving_entrypoint(project: Path) -> Iterator[Served]:
     in_image = {"/app/models/model": str(project / "models" / "model"), "0.0.0.0": "127.0.0.1"}
     command = [in_image.get(arg, arg) for arg in json.loads(match[1])]
     command[command.index("--port") + 1] = str(port)
-    command[0] = str(project / ".venv" / "bin" / command[0])  # the image puts .venv/bin on PATH
-    served = Served(url=f"http://127.0.0.1:{port}")
+    venv = serving_environment(project)
+    command[0] = str(venv / "bin" / command[0])  # the image puts .venv/bin on PATH
+    # and the package's src/ on PYTHONPATH
+    env = PROJECT_ENV | {"PYTHONPATH": str(project / "src")}
+    served = Served(url=f"http://127.0.0.1:{port}", environment=venv)
     with subprocess.Popen(
-        command, cwd=project, env=PROJECT_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     ) as server:
         try:
             wait_until_healthy(f"{served.url}/health", server)

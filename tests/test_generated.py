@@ -46,6 +46,8 @@ FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png")
 FUZZ_EXAMPLES = 50
 FUZZ_DEADLINE = timedelta(seconds=5)
 FUZZ_TIMEOUT_SECONDS = 10
+# The request ids in the project's inference log (params.yaml's serve.capture.url)
+LOGGED_IDS = "import pyarrow.parquet as pq; print(*pq.read_table('data/inference')['request_id'])"
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +188,20 @@ def test_dockerfiles_pass_hadolint(project: Path, dockerfile: str) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_tracking_server_image_copies_only_what_its_ignore_file_lets_in(project: Path) -> None:
-    # BuildKit reads <Dockerfile>.dockerignore beside a Dockerfile built from the repository root
-    dockerfile = (project / "deploy/mlflow/Dockerfile").read_text()
-    ignore = (project / "deploy/mlflow/Dockerfile.dockerignore").read_text().splitlines()
-    allowed = {line[1:] for line in ignore if line.startswith("!")}
+@pytest.mark.parametrize(
+    ("dockerfile", "ignore_file"),
+    [
+        ("Dockerfile", ".dockerignore"),
+        # BuildKit reads <Dockerfile>.dockerignore beside a Dockerfile built from the root
+        ("deploy/mlflow/Dockerfile", "deploy/mlflow/Dockerfile.dockerignore"),
+    ],
+)
+def test_each_image_copies_only_what_its_ignore_file_lets_in(
+    project: Path, dockerfile: str, ignore_file: str
+) -> None:
+    dockerfile = (project / dockerfile).read_text()
+    ignore = (project / ignore_file).read_text().splitlines()
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
     copied = {
         source
         for line in dockerfile.splitlines()
@@ -213,6 +224,7 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
         url = f"{served.url}/predict"
         status, body = post(url, {"records": [record, record]})
         assert status == 200, body
+        answered = [str(body["request_id"])]
         assert len(body["predictions"]) == 2
         answer = body["predictions"][0]
         assert list(answer["probabilities"]) == ["<=50K", ">50K"], answer
@@ -238,12 +250,25 @@ def test_image_entrypoint_serves_the_trained_model(project: Path) -> None:
             assert (refused["loc"][-1], refused["type"]) == ("relationship", error), body
         status, body = post(url, " " * (4 * 1024 * 1024 + 1))  # MAX_BODY_BYTES: 4 MiB
         assert status == 413, body
-        assert post(url, {"records": [record]})[0] == 200, "the server did not survive"
+        status, body = post(url, {"records": [record]})
+        assert status == 200, "the server did not survive"
+        answered.append(str(body["request_id"]))
         with urllib.request.urlopen(f"{served.url}/health", timeout=10) as health:
             assert health.status == 200, "the server no longer answers /health"
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert served.returncode in (0, -signal.SIGTERM), served.output
     assert "Application shutdown complete" in served.output, "no graceful shutdown on SIGTERM"
+    # in an environment that holds serving alone: none of the pipeline's tools, MLflow's client
+    # without its server
+    installed = {
+        path.name.split("-")[0].lower()
+        for path in served.environment.glob("lib/python*/site-packages/*.dist-info")
+    }
+    assert {"fastapi", "scikit_learn", "pyarrow", "mlflow_skinny"} <= installed, installed
+    assert not {"dvc", "evidently", "matplotlib", "mlflow"} & installed, installed
+    # and what it answered is in the inference log, written by the shutdown
+    logged = run(project, "uv", "run", "--frozen", "python", "-c", LOGGED_IDS).stdout.split()
+    assert set(answered) <= set(logged), served.output
 
 
 def test_the_served_api_keeps_to_the_spec_it_serves(project: Path) -> None:

@@ -229,7 +229,9 @@ def test_a_full_queue_drops_the_request_at_once_and_counts_it(tmp_path: Path) ->
     assert sorted(pq.read_table(tmp_path).column("n").to_pylist()) == [1, 2]
 
 
-def test_capture_turned_off_writes_nothing_and_a_callers_request_id_is_kept(trained: Path, tmp_path: Path) -> None:
+def test_capture_turned_off_writes_nothing_and_a_callers_request_id_is_kept(
+    trained: Path, tmp_path: Path
+) -> None:
     # given the settings with the log turned off by the environment, as a deployment does
     log = tmp_path / "inference"
     params = load_params(ROOT / "params.yaml").serve.capture.model_copy(update={"url": str(log)})

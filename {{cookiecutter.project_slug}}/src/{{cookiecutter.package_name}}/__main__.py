@@ -1,3 +1,3 @@
-from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.cli import main
 
-app(prog_name="{{ cookiecutter.project_slug }}")
+main()

@@ -43,7 +43,7 @@ def main() -> None:
     from {{ cookiecutter.package_name }}.settings import ParamsError
 
     try:
-        app()
+        app(prog_name="{{ cookiecutter.project_slug }}")  # `python -m` (the image) too
     except (ContractError, ParamsError) as error:
         typer.echo(f"Error: {error}", err=True)
         raise SystemExit(1) from None
