@@ -201,18 +201,18 @@ def test_a_failing_store_drops_and_counts_records_and_every_request_is_answered(
 
 
 def test_a_full_queue_drops_the_request_at_once_and_counts_it(tmp_path: Path) -> None:
-    # given a log whose writer is stuck on its first request, with room for one more
+    # given a log whose writer is stuck on its first file, with room for one more request
     stuck, taken = threading.Event(), threading.Event()
     dropped: list[int] = []
 
-    def rows(request: int) -> list[dict[str, int]]:
+    def table(requests: list[int]) -> pa.Table:
         taken.set()
         stuck.wait(timeout=10)
-        return [{"n": request}]
+        return pa.table({"n": requests})
 
     capture = Capture(
-        str(tmp_path), pa.schema([("n", pa.int64())]), rows, queue_size=1, file_rows=10,
-        file_seconds=3600, dropped=dropped.append,
+        str(tmp_path), table, queue_size=1, file_rows=1, file_seconds=3600,
+        dropped=dropped.append,
     )  # fmt: skip
     capture.start()
     capture.submit(1, rows=1)

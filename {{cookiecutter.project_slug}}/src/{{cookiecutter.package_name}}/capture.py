@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,18 +30,18 @@ from fsspec.implementations.local import LocalFileSystem
 
 LOG_SECONDS = 10.0  # drops are logged at most this often, with how many since the last line
 
-Rows = Callable[[Any], Iterable[dict[str, Any]]]  # one queued request -> its rows
+Table = Callable[[list[Any]], pa.Table]  # queued requests -> their rows, as one table
 Counted = Callable[[int], None]  # told how many rows were written, or dropped
 
 
 class Capture:
-    """The queue and the writer thread behind one inference log."""
+    """The queue and the writer thread behind one inference log. `to_table` turns the requests
+    of one file into its rows; it runs on the writer thread."""
 
     def __init__(
         self,
         url: str,
-        schema: pa.Schema,
-        to_rows: Rows,
+        to_table: Table,
         queue_size: int,
         file_rows: int,
         file_seconds: float,
@@ -51,7 +51,7 @@ class Capture:
     ) -> None:
         self.url = url
         self._fs, self._path = fsspec.core.url_to_fs(url)
-        self._schema, self._to_rows = schema, to_rows
+        self._to_table = to_table
         self._file_rows, self._file_seconds = file_rows, file_seconds
         self._written, self._dropped = written, dropped
         self._log = log or logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Capture:
     def submit(self, request: Any, rows: int) -> None:
         """Queue one request (`rows` records) for the log; never waits, never raises."""
         try:
-            self._queue.put_nowait(request)
+            self._queue.put_nowait((request, rows))
         except queue.Full:
             self._drop(rows, "the queue is full")
 
@@ -90,35 +90,38 @@ class Capture:
             self._log.warning("inference log: dropped %d records since the last report", unlogged)
 
     def _run(self) -> None:
-        rows: list[dict[str, Any]] = []
-        opened = time.monotonic()
+        # Requests are kept as they came and turned into columns once per file: converting
+        # row by row here would compete with the request path for the interpreter's lock.
+        requests: list[Any] = []
+        rows, opened = 0, time.monotonic()
         while True:
-            wait = self._file_seconds - (time.monotonic() - opened) if rows else None
+            wait = self._file_seconds - (time.monotonic() - opened) if requests else None
             try:
                 item = self._queue.get(timeout=max(wait, 0.0) if wait is not None else None)
             except queue.Empty:
                 item = None  # the open file's time is up
             if item is self._stop:
-                self._write(rows)
+                self._write(requests, rows)
                 return
             if item is not None:
-                if not rows:
+                if not requests:
                     opened = time.monotonic()
-                rows.extend(self._to_rows(item))
-            if rows and (
-                len(rows) >= self._file_rows or time.monotonic() - opened >= self._file_seconds
+                requests.append(item[0])
+                rows += item[1]
+            if requests and (
+                rows >= self._file_rows or time.monotonic() - opened >= self._file_seconds
             ):
-                self._write(rows)
-                rows = []
+                self._write(requests, rows)
+                requests, rows = [], 0
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
+    def _write(self, requests: list[Any], rows: int) -> None:
+        if not requests:
             return
         closed = datetime.now(UTC)
         name = f"{closed:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.parquet"
         path = f"{self._path.rstrip('/')}/{name}"
         try:
-            table = pa.Table.from_pylist(rows, schema=self._schema)
+            table = self._to_table(requests)
             self._fs.makedirs(self._path, exist_ok=True)
             if isinstance(self._fs, LocalFileSystem):
                 # a reader that lists the folder never sees half a file: written aside, renamed
@@ -130,9 +133,9 @@ class Capture:
         # A store fails in its own ways (OSError, botocore's and s3fs's errors, pyarrow's):
         # whichever it is, the rows are counted as dropped and the server goes on.
         except Exception as error:
-            self._drop(len(rows), f"{self.url} failed: {type(error).__name__}: {error}")
+            self._drop(rows, f"{self.url} failed: {type(error).__name__}: {error}")
             return
-        self._written(len(rows))
+        self._written(rows)
 
     def _drop(self, rows: int, why: str) -> None:
         """Count dropped rows; log them, at most once every LOG_SECONDS (a full queue under

@@ -23,11 +23,11 @@ import gc
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -364,7 +364,7 @@ def create_app(
                     metrics.values.observe(float(value))
             if log is None:
                 return
-            now, start = datetime.now(UTC), 0
+            now, start = time.time_ns() // 1000, 0  # microseconds, as the log stores them
             for job in jobs:
                 rows = len(job.rows)
                 log.submit((job.tag, now, job.rows, scores[start : start + rows]), rows)
@@ -510,21 +510,43 @@ class BodyLimit:
 
 
 def inference_log(params: CaptureParams, provenance: dict[str, str], metrics: Metrics) -> Capture:
-    """The inference log `params` describe, counting into `metrics`."""
-    name, version = provenance["model_name"], provenance["model_version"]
+    """The inference log `params` describe, counting into `metrics`. A queued request is its
+    id, time (microseconds since the epoch), records and scores; each file's rows are built
+    column by column, from the scores as the model gave them."""
+    schema = log_schema()
+    labels = np.asarray(contract.labels(), dtype=object)
 
-    def to_rows(request: tuple[str, datetime, list[dict[str, Any]], np.ndarray]) -> Any:
-        request_id, time, rows, scores = request
-        for index, (row, score) in enumerate(zip(rows, scores, strict=True)):
-            yield {
-                "request_id": request_id, "record": index, "time": time, "model_name": name,
-                "model_version": version, "input": row, "output": _prediction(score),
-            }  # fmt: skip
+    def to_table(requests: list[tuple[str, int, list[dict[str, Any]], np.ndarray]]) -> Any:
+        counts = [len(rows) for _, _, rows, _ in requests]
+        total = sum(counts)
+        scores = np.concatenate([scores for *_, scores in requests])
+        if contract.is_classification():
+            chances = [pyarrow.array(scores[:, index]) for index in range(len(labels))]
+            output = pyarrow.StructArray.from_arrays(
+                [
+                    pyarrow.array(labels[scores.argmax(axis=1)], pyarrow.string()),
+                    pyarrow.StructArray.from_arrays(chances, names=list(labels)),
+                ],
+                names=["label", "probabilities"],
+            )
+        else:
+            output = pyarrow.StructArray.from_arrays(
+                [pyarrow.array(scores.astype(float))], names=["prediction"]
+            )
+        columns = [
+            pyarrow.array(np.repeat([request[0] for request in requests], counts)),
+            pyarrow.array(np.concatenate([np.arange(count) for count in counts]), pyarrow.int32()),
+            pyarrow.array(np.repeat([request[1] for request in requests], counts), schema[2].type),
+            pyarrow.repeat(provenance["model_name"], total),
+            pyarrow.repeat(provenance["model_version"], total),
+            pyarrow.array([row for _, _, rows, _ in requests for row in rows], schema[5].type),
+            output,
+        ]
+        return pyarrow.Table.from_arrays(columns, schema=schema)
 
     return Capture(
         params.url,
-        log_schema(),
-        to_rows,
+        to_table,
         queue_size=params.queue_requests,
         file_rows=params.file_rows,
         file_seconds=params.file_seconds,
