@@ -60,6 +60,7 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self._lock = threading.Lock()
         self._unlogged, self._logged = 0, float("-inf")
+        self._pending = 0  # rows queued or in the open file
 
     def start(self) -> None:
         self._thread.start()
@@ -70,6 +71,9 @@ class Capture:
             self._queue.put_nowait((request, rows))
         except queue.Full:
             self._drop(rows, "the queue is full")
+            return
+        with self._lock:
+            self._pending += rows
 
     def close(self, timeout: float) -> None:
         """Write what is queued and stop; what is still unwritten after `timeout` is dropped."""
@@ -81,9 +85,10 @@ class Capture:
             except queue.Full:
                 continue
         self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive():
-            left = self._queue.qsize()
-            self._log.error("inference log: shutdown left %d queued requests unwritten", left)
+        if self._thread.is_alive():  # counted as dropped, and said
+            with self._lock:
+                left = self._pending
+            self._drop(left, f"shutdown could not write them within {timeout:g} s")
         with self._lock:
             unlogged, self._unlogged = self._unlogged, 0
         if unlogged:
@@ -134,8 +139,10 @@ class Capture:
         # whichever it is, the rows are counted as dropped and the server goes on.
         except Exception as error:
             self._drop(rows, f"{self.url} failed: {type(error).__name__}: {error}")
-            return
-        self._written(rows)
+        else:
+            self._written(rows)
+        with self._lock:
+            self._pending -= rows
 
     def _drop(self, rows: int, why: str) -> None:
         """Count dropped rows; log them, at most once every LOG_SECONDS (a full queue under

@@ -232,6 +232,18 @@ def log_schema() -> pyarrow.Schema:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One model call, as the inference log takes it: its requests' ids and record counts, its
+    time (microseconds since the epoch), its rows and the model's scores."""
+
+    ids: list[str]
+    counts: list[int]
+    time: int
+    frame: pd.DataFrame
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
 class Job:
     """One request's records, and its tag (its request id) for the answer."""
 
@@ -242,7 +254,8 @@ class Job:
 class MicroBatcher:
     """One model call for all the records of the requests waiting when the model is free; each
     request gets `answer` of its own rows' scores and its tag (the scores themselves by
-    default), and `answered` sees each call's requests, tags and scores, on the worker thread."""
+    default), and `answered` sees each call's requests, their rows as one frame and the scores,
+    on the worker thread."""
 
     def __init__(
         self,
@@ -250,7 +263,9 @@ class MicroBatcher:
         max_rows: int,
         wait_seconds: float = BATCH_WAIT_SECONDS,
         answer: Callable[[np.ndarray, Any], Any] = lambda scores, tag: scores,
-        answered: Callable[[list[Job], np.ndarray], None] = lambda jobs, scores: None,
+        answered: Callable[[list[Job], pd.DataFrame, np.ndarray], None] = (
+            lambda jobs, frame, scores: None
+        ),
     ) -> None:
         self._predict = predict
         self._max_rows = max_rows
@@ -266,12 +281,13 @@ class MicroBatcher:
 
     def _call(self, jobs: list[Job]) -> list[Any]:
         """On the worker thread: one model call for every request's rows, then each answer."""
-        scores = self._predict(pd.DataFrame([row for job in jobs for row in job.rows]))
+        frame = pd.DataFrame([row for job in jobs for row in job.rows])
+        scores = self._predict(frame)
         answers, start = [], 0
         for job in jobs:
             answers.append(self._answer(scores[start : start + len(job.rows)], job.tag))
             start += len(job.rows)
-        self._answered(jobs, scores)
+        self._answered(jobs, frame, scores)
         return answers
 
     async def run(self) -> None:
@@ -351,7 +367,7 @@ def create_app(
             log = inference_log(capture, served, metrics)
             log.start()
 
-        def answered(jobs: list[Job], scores: np.ndarray) -> None:
+        def answered(jobs: list[Job], frame: pd.DataFrame, scores: np.ndarray) -> None:
             """On the worker thread, after each model call: count it, queue it for the log."""
             metrics.batch_rows.observe(len(scores))
             if metrics.labels is not None:
@@ -364,11 +380,9 @@ def create_app(
                     metrics.values.observe(float(value))
             if log is None:
                 return
-            now, start = time.time_ns() // 1000, 0  # microseconds, as the log stores them
-            for job in jobs:
-                rows = len(job.rows)
-                log.submit((job.tag, now, job.rows, scores[start : start + rows]), rows)
-                start += rows
+            now = time.time_ns() // 1000  # microseconds, as the log stores them
+            ids, sizes = [job.tag for job in jobs], [len(job.rows) for job in jobs]
+            log.submit(Call(ids, sizes, now, frame, scores), len(frame))
 
         app.state.batcher = MicroBatcher(
             score, max_rows=MAX_BATCH, answer=_response_body, answered=answered
@@ -510,16 +524,23 @@ class BodyLimit:
 
 
 def inference_log(params: CaptureParams, provenance: dict[str, str], metrics: Metrics) -> Capture:
-    """The inference log `params` describe, counting into `metrics`. A queued request is its
-    id, time (microseconds since the epoch), records and scores; each file's rows are built
-    column by column, from the scores as the model gave them."""
+    """The inference log `params` describe, counting into `metrics`. It takes each model call
+    whole (the frame the model read, the scores it gave); each file's rows are built column by
+    column, on the writer thread."""
     schema = log_schema()
     labels = np.asarray(contract.labels(), dtype=object)
+    features: pyarrow.StructType = schema.field("input").type
 
-    def to_table(requests: list[tuple[str, int, list[dict[str, Any]], np.ndarray]]) -> Any:
-        counts = [len(rows) for _, _, rows, _ in requests]
+    def to_table(calls: list[Call]) -> Any:
+        counts = [count for call in calls for count in call.counts]
         total = sum(counts)
-        scores = np.concatenate([scores for *_, scores in requests])
+        frame = pd.concat([call.frame for call in calls], ignore_index=True)
+        scores = np.concatenate([call.scores for call in calls])
+        inputs = pyarrow.StructArray.from_arrays(
+            [pyarrow.array(frame[field.name], from_pandas=True).cast(field.type)
+             for field in features],
+            fields=list(features),
+        )  # fmt: skip
         if contract.is_classification():
             chances = [pyarrow.array(scores[:, index]) for index in range(len(labels))]
             output = pyarrow.StructArray.from_arrays(
@@ -533,13 +554,14 @@ def inference_log(params: CaptureParams, provenance: dict[str, str], metrics: Me
             output = pyarrow.StructArray.from_arrays(
                 [pyarrow.array(scores.astype(float))], names=["prediction"]
             )
+        times = np.concatenate([np.full(len(call.frame), call.time) for call in calls])
         columns = [
-            pyarrow.array(np.repeat([request[0] for request in requests], counts)),
+            pyarrow.array(np.repeat([i for call in calls for i in call.ids], counts)),
             pyarrow.array(np.concatenate([np.arange(count) for count in counts]), pyarrow.int32()),
-            pyarrow.array(np.repeat([request[1] for request in requests], counts), schema[2].type),
+            pyarrow.array(times, schema.field("time").type),
             pyarrow.repeat(provenance["model_name"], total),
             pyarrow.repeat(provenance["model_version"], total),
-            pyarrow.array([row for _, _, rows, _ in requests for row in rows], schema[5].type),
+            inputs,
             output,
         ]
         return pyarrow.Table.from_arrays(columns, schema=schema)
