@@ -3,8 +3,12 @@
 Trains the default project's model, serves it both ways on loopback, and sends each the same
 bounded load: a fixed number of requests from several concurrent clients, batches of 1 and of
 100 records. Prints requests per second and p50/p99 latency of each, and our server's ratios.
-Then, while the same clients send our server the largest batch it takes, the latency of
-`/health`: a liveness probe that queues behind predictions gets a busy server restarted.
+Ours runs twice, with the inference log on (the default) and off (/metrics is always on):
+the throughput the log costs, and the records it dropped under that load. Then, while the same
+clients send our server the largest batch it takes, the latency of `/health`: a liveness probe
+that queues behind predictions gets a busy server restarted. Last, the serving image's
+environment (the lock's `serving` group) against the project's full one: installed size, and
+the time from the process's start to its first answered `/health`.
 
 Usage: python bench/serving.py [PROJECT]   (part of `make bench`; PROJECT: a generated project
 already trained with `make run`, to measure instead of baking and training one)
@@ -14,7 +18,8 @@ import csv
 import http.client
 import json
 import os
-import socket
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +34,12 @@ from typing import Any
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 
-from conftest import PROJECT_ENV, bake, run  # noqa: E402 (after the path it is found on)
+from conftest import (  # noqa: E402 (after the path it is found on)
+    PROJECT_ENV,
+    bake,
+    run,
+    serving_environment,
+)
 from servers import free_port, stop  # noqa: E402
 
 CLIENTS = 8
@@ -41,28 +51,59 @@ LARGEST_BATCH_REQUESTS = 400  # sent while /health is probed (bounded: count and
 HEALTH_PROBES = 200  # at most, one every HEALTH_INTERVAL_SECONDS, while the batches are sent
 HEALTH_INTERVAL_SECONDS = 0.05
 HEALTH_TARGET_MS = 100  # p99: well within a Kubernetes probe's default timeout of 1 s
+INFERENCE_LOG = Path("data/inference")  # params.yaml's serve.capture.url, by default
+WRAPS = {  # each server's request body for some records
+    "/predict": lambda records: {"records": records},
+    "/invocations": lambda records: {"dataframe_records": records},
+}
 
 
 @contextmanager
-def server(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> Iterator[None]:
+def server(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> Iterator[float]:
+    """The server running; yields the seconds from its start to its first answered /health."""
+    started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 120
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 sys.exit(f"{command[0]} exited: {process.stderr.read()[-3000:]}")  # type: ignore[union-attr]
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
+            if timed(connection, "GET", "/health")[0]:
+                break
+            time.sleep(0.1)
         else:
-            sys.exit(f"{' '.join(command)} did not listen within 120 s")
-        yield
+            sys.exit(f"{' '.join(command)} did not answer /health within 120 s")
+        connection.close()
+        yield time.perf_counter() - started
     finally:
         stop(process)
+
+
+def installed_mib(venv: Path) -> float:
+    """The bytes of every file a virtual environment holds, in MiB."""
+    return sum(path.stat().st_size for path in venv.rglob("*") if path.is_file()) / 2**20
+
+
+def logged_rows(project: Path) -> int:
+    """The rows in the project's inference log, read with the project's pyarrow."""
+    script = f"import pyarrow.parquet as pq; print(pq.read_table({str(INFERENCE_LOG)!r}).num_rows)"
+    return int(run(project, "uv", "run", "--frozen", "python", "-c", script).stdout)
+
+
+def inference_log_counts(port: int) -> dict[str, float]:
+    """The inference log's written and dropped records, as /metrics shows them."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    counts = {}
+    for outcome in ("written", "dropped"):
+        match = re.search(rf"^inference_log_{outcome}_records_total (\S+)$", text, re.MULTILINE)
+        counts[outcome] = float(match[1]) if match else float("nan")
+    return counts
 
 
 def load(port: int, path: str, body: bytes, requests: int) -> dict[str, float]:
@@ -148,7 +189,8 @@ def health_under_load(port: int, body: bytes) -> dict[str, float]:
     connection.close()
     loader.join()
     return {**percentiles(latencies), "probes": len(latencies), "failed": failed,
-            "predict_rps": predictions["rps"], "predict_p99": predictions["p99"]}  # fmt: skip
+            "predict_rps": predictions["rps"], "predict_p99": predictions["p99"],
+            "predicted": predictions["sent"] - predictions["errors"]}  # fmt: skip
 
 
 def sample_records(project: Path, count: int) -> list[dict[str, Any]]:
@@ -177,14 +219,11 @@ def main() -> None:
         env = PROJECT_ENV | {
             "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{PROJECT_ENV['PATH']}"
         }
-        ours, theirs = free_port(), free_port()
+        ours, off, theirs = free_port(), free_port(), free_port()
+        serve = [str(project / ".venv/bin/income-classifier"), "serve", "--port"]
         servers = {
-            "ours": (
-                [str(project / ".venv/bin/income-classifier"), "serve", "--port", str(ours)],
-                ours,
-                "/predict",
-                lambda records: {"records": records},
-            ),
+            "ours": ([*serve, str(ours)], ours, "/predict", {}),
+            "ours, log off": ([*serve, str(off)], off, "/predict", {"INFERENCE_LOG_ENABLED": "0"}),
             "mlflow models serve": (
                 [
                     str(project / ".venv/bin/mlflow"),
@@ -201,19 +240,38 @@ def main() -> None:
                 ],
                 theirs,
                 "/invocations",
-                lambda records: {"dataframe_records": records},
+                {},
             ),
         }
         results: dict[tuple[str, int], dict[str, float]] = {}
-        for name, (command, port, path, wrap) in servers.items():
-            with server(command, project, port, env):
+        shutil.rmtree(project / INFERENCE_LOG, ignore_errors=True)
+        answered = 0  # records our server with the log on answered
+        for name, (command, port, path, extra) in servers.items():
+            wrap = WRAPS[path]
+            with server(command, project, port, env | extra):
                 for batch, requests in REQUESTS.items():
                     body = json.dumps(wrap(sample_records(project, batch))).encode()
-                    load(port, path, body, 50)  # warm-up
+                    warm = load(port, path, body, 50)
                     results[name, batch] = load(port, path, body, requests)
+                    for figures in (warm, results[name, batch]) if name == "ours" else ():
+                        answered += int(figures["sent"] - figures["errors"]) * batch
                 if name == "ours":
                     largest = json.dumps(wrap(sample_records(project, LARGEST_BATCH))).encode()
                     health = health_under_load(port, largest)
+                    answered += int(health["predicted"]) * LARGEST_BATCH
+                    logged = inference_log_counts(port)
+            if name == "ours":  # the shutdown has written what was queued
+                logged["rows"] = logged_rows(project)
+        # start-up: the full environment's console script, and the image's command
+        venv = serving_environment(project)
+        port = free_port()
+        starts = {}
+        with server([*serve, str(port)], project, port, env) as seconds:
+            starts["full environment"] = seconds
+        image = [str(venv / "bin/python"), "-m", "income_classifier", "serve", "--port", str(port)]
+        with server(image, project, port, env | {"PYTHONPATH": str(project / "src")}) as seconds:
+            starts["serving group"] = seconds
+        sizes = {"full environment": project / ".venv", "serving group": venv}
 
         print(f"{CLIENTS} concurrent clients on loopback, keep-alive connections")
         row = "{:<22}{:>6}{:>7}{:>7}{:>9}{:>9}{:>9}"
@@ -223,12 +281,19 @@ def main() -> None:
             rps, p50, p99 = (f"{figures[key]:.1f}" for key in ("rps", "p50", "p99"))
             print(row.format(name, batch, sent, errors, rps, p50, p99))
         for batch in REQUESTS:
-            mine, other = results["ours", batch], results["mlflow models serve", batch]
+            mine, bare = results["ours", batch], results["ours, log off", batch]
+            other = results["mlflow models serve", batch]
             print(
                 f"batch {batch}: {mine['rps'] / other['rps']:.1f}x the requests per second, "
                 f"p99 {mine['p99'] / other['p99']:.2f} of mlflow's (target at batch 1: at least "
-                "5x, at most 0.20)"
+                f"5x, at most 0.20); the inference log costs {1 - mine['rps'] / bare['rps']:.1%} "
+                "of ours (target: at most 10%)"
             )
+        print(
+            f"inference log: {logged['dropped']:.0f} records dropped under that load (target: "
+            f"none); after SIGTERM it held {logged['rows']:,} rows of the {answered:,} records "
+            "answered"
+        )
         print(
             f"/health while {CLIENTS} clients send batches of {LARGEST_BATCH} records "
             f"({len(largest):,} bytes): p50 {health['p50']:.1f} ms, p99 {health['p99']:.1f} ms "
@@ -236,6 +301,11 @@ def main() -> None:
             f"under {HEALTH_TARGET_MS} ms); predictions meanwhile {health['predict_rps']:.1f} "
             f"req/s, p99 {health['predict_p99']:.0f} ms"
         )
+        for name, path in sizes.items():
+            print(
+                f"{name}: {installed_mib(path):,.0f} MiB installed, first /health "
+                f"{starts[name]:.1f} s after the process started"
+            )
 
 
 if __name__ == "__main__":
