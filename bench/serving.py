@@ -169,7 +169,8 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 def health_under_load(port: int, body: bytes) -> dict[str, float]:
-    """`/health` latencies (ms) while CLIENTS clients POST `body` to /predict back to back."""
+    """`/health` and `/metrics` latencies (ms) while CLIENTS clients POST `body` to /predict
+    back to back; failed counts both."""
     predictions: dict[str, float] = {}
     loader = threading.Thread(
         target=lambda: predictions.update(load(port, "/predict", body, LARGEST_BATCH_REQUESTS))
@@ -177,18 +178,22 @@ def health_under_load(port: int, body: bytes) -> dict[str, float]:
     loader.start()
     time.sleep(1)  # the clients' first batches are in
     latencies: list[float] = []
+    scrapes: list[float] = []  # /metrics, probed as often: a scrape must not wait either
     failed = 0
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
     for _ in range(HEALTH_PROBES):
         if not loader.is_alive():  # only probes sent while the model was busy count
             break
-        ok, took = timed(connection, "GET", "/health")
-        latencies.append(took) if ok else None
-        failed += 0 if ok else 1
+        for path, kept in (("/health", latencies), ("/metrics", scrapes)):
+            ok, took = timed(connection, "GET", path)
+            kept.append(took) if ok else None
+            failed += 0 if ok else 1
         time.sleep(HEALTH_INTERVAL_SECONDS)
     connection.close()
     loader.join()
+    scraped = percentiles(scrapes)
     return {**percentiles(latencies), "probes": len(latencies), "failed": failed,
+            "metrics_p50": scraped["p50"], "metrics_p99": scraped["p99"],
             "predict_rps": predictions["rps"], "predict_p99": predictions["p99"],
             "predicted": predictions["sent"] - predictions["errors"]}  # fmt: skip
 
@@ -299,7 +304,8 @@ def main() -> None:
             f"({len(largest):,} bytes): p50 {health['p50']:.1f} ms, p99 {health['p99']:.1f} ms "
             f"over {health['probes']:.0f} probes, {health['failed']:.0f} failed (target: p99 "
             f"under {HEALTH_TARGET_MS} ms); predictions meanwhile {health['predict_rps']:.1f} "
-            f"req/s, p99 {health['predict_p99']:.0f} ms"
+            f"req/s, p99 {health['predict_p99']:.0f} ms; /metrics meanwhile p50 "
+            f"{health['metrics_p50']:.1f} ms, p99 {health['metrics_p99']:.1f} ms"
         )
         for name, path in sizes.items():
             print(
