@@ -50,6 +50,15 @@ def test_dependabot_watches_the_lock_and_every_pinned_action(updates: list[dict[
     }
     missing = {"/", "/{{cookiecutter.project_slug}}", *actions} - watched(updates, "github-actions")
     assert not missing, f"Dependabot does not read the actions pinned in {sorted(missing)}"
+    tracked = subprocess.run(
+        ["git", "ls-files", "*package.json"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    npm = {f"/{Path(path).parent.as_posix()}" for path in tracked}
+    assert npm and watched(updates, "npm") == npm, "a package.json Dependabot does not read"
 
 
 def test_every_dependabot_update_waits_out_a_cooldown_weekly(
