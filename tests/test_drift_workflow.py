@@ -22,6 +22,7 @@ from conftest import run
 from standins.github_api import APP_CLIENT_ID, GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
+    ROLES,
     Environment,
     WorkflowRun,
     generated_repository,
@@ -100,7 +101,8 @@ def run_drift(github: GitHub) -> WorkflowRun:
         variables={
             "DVC_REMOTE_URL": str(github.dvc_remote),
             "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID,
-        },
+        }
+        | ROLES,
         environments={"release": RELEASE},
     )
 
@@ -196,6 +198,9 @@ def test_a_shifted_batch_opens_one_retraining_pull_request_with_its_snapshot(
     assert result.summary(CHECK).startswith("## Data drift: **Drift detected**")
     assert f"Snapshotted 2,000 rows of {github.production}" in result.summary(RETRAIN)
     assert f"as {BATCHES}/{name}" in result.summary(RETRAIN)
+    # and the check read with the monitoring role, the retraining pushed with the release's
+    roles = [record["role"] for record in result.recorded("aws-credentials")]
+    assert roles == [ROLES["AWS_MONITOR_ROLE_ARN"], ROLES["AWS_RELEASE_ROLE_ARN"]], roles
 
 
 def test_the_next_shifted_batch_updates_the_same_pull_request(github: GitHub) -> None:

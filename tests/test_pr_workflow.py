@@ -324,8 +324,8 @@ def test_a_fork_gets_its_report_in_the_summary_and_writes_nothing(github: GitHub
 
     # when the whole workflow runs: lint and test, the model job, the required check, in a
     # repository whose variables name the DVC remote and an AWS role
-    role = "arn:aws:iam::123456789012:role/income-classifier-ci"
-    result = run_pr_workflow(github, pr, fork=True, job=None, AWS_ROLE_TO_ASSUME=role)
+    role = "arn:aws:iam::123456789012:role/income-classifier-pull-requests"
+    result = run_pr_workflow(github, pr, fork=True, job=None, AWS_PR_ROLE_ARN=role)
 
     # then every job passes without the remote; the report is in the job summary, and nothing
     # is posted or pushed

@@ -25,6 +25,7 @@ from servers import mlflow_server, postgres, s3_client, s3_env, s3_keys, s3_serv
 from standins.github_api import APP_CLIENT_ID, GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
+    ROLES,
     Environment,
     WorkflowRun,
     generated_repository,
@@ -43,7 +44,6 @@ STAGING, PROPOSAL = "Deploy to staging", "Propose the promotion to production"
 PROMOTE = "Promote what production.yaml names"
 RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
 DVC_BUCKET = "dvc"
-ROLE = "arn:aws:iam::123456789012:role/income-classifier-ci"  # AWS_ROLE_TO_ASSUME
 # The environments as the generated README sets them up: deployments from main only, the App's
 # key in `release` (the tests' tracking server asks for no password).
 ENVIRONMENTS = {
@@ -163,12 +163,12 @@ def run_on_main(
             for name, value in {
                 "MLFLOW_TRACKING_URI": github.tracking_uri,
                 "DVC_REMOTE_URL": github.dvc_remote,
-                "AWS_ROLE_TO_ASSUME": ROLE,
                 "S3_ENDPOINT_URL": github.s3_url,
                 "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID,
             }.items()
             if name != unset
-        },
+        }
+        | ROLES,
         environments=ENVIRONMENTS,
     )
     assert dispatch or result.started == [workflow], f"this push also starts {result.started}"
@@ -192,9 +192,9 @@ def run_pull_request(github: GitHub, branch: str, job: str = "promotion-gate") -
         variables={
             "MLFLOW_TRACKING_URI": github.tracking_uri,
             "DVC_REMOTE_URL": github.dvc_remote,
-            "AWS_ROLE_TO_ASSUME": ROLE,
             "S3_ENDPOINT_URL": github.s3_url,
-        },
+        }
+        | ROLES,
     )
 
 
@@ -327,7 +327,8 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
     # and the image serves those very files, which the job that read the DVC remote (the only
     # one) reached with credentials from the OIDC step
     assert as_stored(image_files(build)) == registered_files(github, 1) != {}
-    assert result.recorded("aws-credentials") == [{"role": ROLE, "region": "us-east-1"}]
+    release_role = {"role": ROLES["AWS_RELEASE_ROLE_ARN"], "region": "us-east-1"}
+    assert result.recorded("aws-credentials") == [release_role]
 
     # and one promotion pull request proposes exactly that version and image
     [promotion] = open_promotions(github)
@@ -541,6 +542,8 @@ def test_a_reviewed_pull_request_releases_the_model_its_pipeline_trained(github:
     reviewed = run_pull_request(github, "reviewed", job="model")
     assert reviewed.succeeded, failure_context(reviewed)
     assert "Train stage: ran" in reviewed.log
+    pr_role = {"role": ROLES["AWS_PR_ROLE_ARN"], "region": "us-east-1"}
+    assert reviewed.recorded("aws-credentials") == [pr_role], "not the pull requests' role"
     trained = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
     versions_before = set(registry(github)["versions"])
 

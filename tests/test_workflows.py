@@ -172,7 +172,12 @@ def test_jobs_reach_their_stores_with_the_variables_and_oidc(
                 continue
             given = step.get("with", {})
             if "dvc-remote-url" in given:
-                assert "AWS_ROLE_TO_ASSUME" in given.get("aws-role-to-assume", ""), (relative, name)
+                # The role of its kind, whose trust policy admits that job's OIDC `sub`
+                # (deploy/aws/stack.yaml): a pull request's, an environment's, main's.
+                kind = ("PR" if relative.endswith("pr.yml")
+                        else "RELEASE" if job.get("environment") else "MONITOR")  # fmt: skip
+                role = f"vars.AWS_{kind}_ROLE_ARN"
+                assert role in given.get("aws-role-to-assume", ""), (relative, name, role)
                 assert given.get("s3-endpoint-url") == "${{ vars.S3_ENDPOINT_URL }}", relative
                 assert given.get("aws-region") == "${{ vars.AWS_REGION }}", relative
                 assert job["permissions"].get("id-token") == "write", f"{relative}: {name}"

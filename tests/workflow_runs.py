@@ -36,6 +36,13 @@ STANDINS = Path(__file__).parent / "standins"
 ACT = Path(sys.executable).parent / "act"  # pinned in this template's own environment
 REPOSITORY = "acme/income-classifier"  # what act reads from a checkout's `origin` URL
 FORK = "someone/income-classifier"
+# One AWS role per kind of job, as deploy/aws/stack.yaml's outputs set the repository's
+# variables: each job must ask for its own kind's.
+ROLES = {
+    "AWS_PR_ROLE_ARN": "arn:aws:iam::123456789012:role/income-classifier-pull-requests",
+    "AWS_RELEASE_ROLE_ARN": "arn:aws:iam::123456789012:role/income-classifier-release",
+    "AWS_MONITOR_ROLE_ARN": "arn:aws:iam::123456789012:role/income-classifier-monitor",
+}
 # A workflow that declares no permissions gets the repository's default; GitHub's restricted one.
 DEFAULT_PERMISSIONS = {"contents": "read", "packages": "read"}
 SCOPES = ("actions", "attestations", "checks", "contents", "deployments", "discussions",
