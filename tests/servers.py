@@ -156,13 +156,11 @@ def mlflow_server(
 
 
 @contextmanager
-def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
-    """An S3-compatible server on a free port with `bucket` created; yields its endpoint URL.
-
-    Clients reach it through `AWS_ENDPOINT_URL_S3` and `S3_CREDENTIALS`, as they would reach
-    MinIO or any other S3-compatible store."""
+def moto_server(log_dir: Path) -> Iterator[str]:
+    """moto's server on a free loopback port (S3, IAM, STS, CloudFormation and the rest of
+    moto's services); yields its endpoint URL. Clients use `S3_CREDENTIALS`."""
     port = free_port()
-    log = (log_dir / "s3-server.log").open("w")
+    log = (log_dir / "moto-server.log").open("w")
     server = subprocess.Popen(
         [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
     )
@@ -170,10 +168,10 @@ def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, f"S3 server exited: {_tail(log.name)}"
-            assert time.monotonic() < deadline, f"S3 server not up: {_tail(log.name)}"
+            assert server.poll() is None, f"moto server exited: {_tail(log.name)}"
+            assert time.monotonic() < deadline, f"moto server not up: {_tail(log.name)}"
             try:
-                s3_client(url).create_bucket(Bucket=bucket)
+                s3_client(url).list_buckets()
                 break
             except EndpointConnectionError:
                 time.sleep(0.5)
@@ -181,6 +179,17 @@ def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
     finally:
         stop(server)
         log.close()
+
+
+@contextmanager
+def s3_server(bucket: str, log_dir: Path) -> Iterator[str]:
+    """An S3-compatible server on a free port with `bucket` created; yields its endpoint URL.
+
+    Clients reach it through `AWS_ENDPOINT_URL_S3` and `S3_CREDENTIALS`, as they would reach
+    MinIO or any other S3-compatible store."""
+    with moto_server(log_dir) as url:
+        s3_client(url).create_bucket(Bucket=bucket)
+        yield url
 
 
 def s3_env(url: str) -> dict[str, str]:

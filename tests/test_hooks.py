@@ -36,6 +36,8 @@ COMMON_FILES = {
     "data/.gitignore",
     "data/batches.dvc",
     "data/raw/.gitignore",
+    "deploy/aws/stack.yaml",
+    "deploy/aws/variables.py",
     "deploy/k8s/base/deployment.yaml",
     "deploy/k8s/base/hpa.yaml",
     "deploy/k8s/base/kustomization.yaml",
