@@ -325,6 +325,7 @@ def test_the_buckets_are_private_versioned_encrypted_and_tls_only(deployed: Depl
     # and the registry keeps a tag to one image and scans every push
     [repository] = deployed.client("ecr").describe_repositories()["repositories"]
     assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert resources["ServingImageRepository"]["DeletionPolicy"] == "Retain"
     assert repository["imageScanningConfiguration"] == {}, "moto applies scan on push now"
     scanning = resources["ServingImageRepository"]["Properties"]["ImageScanningConfiguration"]
     assert scanning == {"ScanOnPush": True}
@@ -420,6 +421,18 @@ def test_the_readme_explains_the_pull_requests_trust_policy_as_deployed(deployed
         json.dumps(statement).replace("ACCOUNT_ID", account).replace("OWNER/", f"{owner}/")
     )
     assert shown == deployed_statement
+    # and its one deploy command gives the template every parameter without a default
+    joined = readme.replace("\\\n", " ")  # the shell's line continuations
+    [command] = re.findall(r"^aws cloudformation deploy .*$", joined, re.MULTILINE)
+    arguments = command.split()
+    assert arguments[arguments.index("--template-file") + 1] == str(TEMPLATE)
+    assert arguments[arguments.index("--capabilities") + 1] == "CAPABILITY_IAM"
+    overrides = arguments[arguments.index("--parameter-overrides") + 1 :]
+    required = {name for name, parameter in deployed.template["Parameters"].items()
+                if "Default" not in parameter}  # fmt: skip
+    assert {override.split("=")[0] for override in overrides} == required, command
+    stack = arguments[arguments.index("--stack-name") + 1]
+    assert f"make aws-variables STACK={stack}" in readme
 
 
 def test_a_changed_parameter_updates_the_stack_without_replacing_the_buckets(
