@@ -24,6 +24,9 @@ What moto (5.2.5) does not do, and how each part is checked instead, never skipp
   one. moto's evaluator compares StringEquals and ignores other operators and Federated
   principals, so the test asserts that every trust condition is StringEquals and names the
   provider.
+- A stack with TrackingDatabase=true breaks moto's DescribeStacks (HTTP 500 on the RDS
+  instance's MasterUserSecret): the database is checked by cfn-lint, checkov and its
+  properties in the template, deployed nowhere here.
 - Its S3 enforces IAM only when told to (`/moto-api/reset-auth`): with it on, the roles'
   credentials are refused what their policies do not grant, as on AWS. Its CloudFormation
   stores a role's inline policies as parsed documents, which that enforcement cannot read
@@ -329,6 +332,26 @@ def test_the_buckets_are_private_versioned_encrypted_and_tls_only(deployed: Depl
     assert repository["imageScanningConfiguration"] == {}, "moto applies scan on push now"
     scanning = resources["ServingImageRepository"]["Properties"]["ImageScanningConfiguration"]
     assert scanning == {"ScanOnPush": True}
+
+
+def test_the_tracking_database_is_optional_private_and_its_password_managed(
+    deployed: Deployed,
+) -> None:
+    # not deployed by default, and not deployable on moto (module docstring)
+    assert deployed.client("rds").describe_db_instances()["DBInstances"] == []
+    database = deployed.template["Resources"]["TrackingDatabaseInstance"]
+    assert database["Condition"] == "CreateTrackingDatabase"
+    assert deployed.template["Conditions"]["CreateTrackingDatabase"] == {
+        "Equals": [{"Ref": "TrackingDatabase"}, "true"]
+    }
+    properties = database["Properties"]
+    assert properties["ManageMasterUserPassword"] is True and "MasterUserPassword" not in properties
+    assert properties["StorageEncrypted"] is True and properties["PubliclyAccessible"] is False
+    assert (properties["Engine"], properties["DBName"]) == ("postgres", "mlflow")
+    outputs = deployed.template["Outputs"]
+    assert outputs["TrackingDatabaseSecretArn"]["Value"] == {
+        "GetAtt": "TrackingDatabaseInstance.MasterUserSecret.SecretArn"
+    }
 
 
 def test_each_token_gets_its_own_kind_of_role_only(deployed: Deployed) -> None:
