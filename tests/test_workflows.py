@@ -190,6 +190,15 @@ def test_jobs_reach_their_stores_with_the_variables_and_oidc(
                 ), f"{relative}: {name}"
 
 
+def test_the_readme_sets_up_every_variable_the_workflows_read(generated: Path) -> None:
+    # "Set up GitHub" has a row for each repository variable (the AWS roles among them, which
+    # deploy/aws/'s stack outputs): a variable read but not documented is never set.
+    workflows = generated.glob(".github/workflows/*.yml")
+    read = {name for path in workflows for name in re.findall(r"vars\.(\w+)", path.read_text())}
+    rows = re.findall(r"^\| `(\w+)` \|", (generated / "README.md").read_text(), re.MULTILINE)
+    assert read and read <= set(rows), f"not in the README's table: {read - set(rows)}"
+
+
 def test_pins_every_remote_action_to_a_commit_with_its_version(generated: Path) -> None:
     paths = [root_of(where, generated) / relative for where, relative in WORKFLOWS]
     paths += sorted(generated.glob(".github/actions/*/action.yml"))
