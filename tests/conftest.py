@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
@@ -79,6 +80,22 @@ def run(
             f"--- stderr ---\n{completed.stderr[-6000:]}"
         )
     return completed
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt...), each read as a
+    one-key mapping: `!Ref Bucket` is {"Ref": "Bucket"}."""
+
+
+def _short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]  # a MappingNode
+
+
+CloudFormationLoader.add_multi_constructor("!", _short_tag)
 
 
 def files_in(project: Path) -> set[str]:

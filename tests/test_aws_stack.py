@@ -52,7 +52,7 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from conftest import PROJECT_ENV, run
+from conftest import PROJECT_ENV, CloudFormationLoader, run
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from servers import S3_CREDENTIALS, moto_server
 from workflow_runs import REPOSITORY, generated_repository
@@ -114,25 +114,6 @@ class Deployed:
         }
 
 
-def cfn_yaml() -> type[yaml.SafeLoader]:
-    """A loader that reads CloudFormation's short tags (!Ref, !Sub...) as plain values."""
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {suffix: value}
-
-    Loader.add_multi_constructor("!", tagged)
-    return Loader
-
-
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     """The generated project's stack, created on moto's server with an OIDC provider that
@@ -141,7 +122,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     project = generated_repository(root)
     body = (project / TEMPLATE).read_text()
     with moto_server(root) as url:
-        stack = Deployed(project, url, {}, yaml.load(body, Loader=cfn_yaml()))
+        stack = Deployed(project, url, {}, yaml.load(body, Loader=CloudFormationLoader))
         provider = stack.client("iam").create_open_id_connect_provider(
             Url=f"https://{ISSUER}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["0" * 40]
         )["OpenIDConnectProviderArn"]

@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
-from conftest import TEMPLATE, UNRENDERED, bake, files_in
+from conftest import TEMPLATE, UNRENDERED, CloudFormationLoader, bake, files_in
 from cookiecutter.exceptions import FailedHookException
 
 COMMON_FILES = {
@@ -259,7 +259,8 @@ PARSERS: dict[str, Any] = {
     ".toml": lambda text, _: tomllib.loads(text),
     ".lock": lambda text, _: tomllib.loads(text),  # uv.lock
     ".yml": lambda text, _: list(yaml.safe_load_all(text)),
-    ".yaml": lambda text, _: list(yaml.safe_load_all(text)),
+    # deploy/aws/stack.yaml is CloudFormation, with its short tags (!Ref, !Sub...)
+    ".yaml": lambda text, _: list(yaml.load_all(text, Loader=CloudFormationLoader)),
     ".dvc": lambda text, _: yaml.safe_load(text),
     ".json": lambda text, _: json.loads(text),
     ".py": lambda text, path: compile(text, path, "exec"),
