@@ -106,6 +106,21 @@ def registry(trained: Path, tmp_path: Path) -> Iterator[tuple[MlflowClient, list
     yield client, versions
 
 
+def version_with_metrics(
+    client: MlflowClient, name: str, like: int, metrics: dict[str, float]
+) -> int:
+    """A new version of `name` holding version `like`'s model, from a run that logged only
+    `metrics` (named as evaluate logs them: `test_<metric>`), with its image recorded."""
+    source = client.get_model_version(name, str(like))
+    run = client.create_run(client.get_run(str(source.run_id)).info.experiment_id)
+    for key, value in metrics.items():
+        client.log_metric(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id)
+    created = client.create_model_version(name, str(source.source), run.info.run_id)
+    tag_image(client, name, int(created.version), DIGEST)
+    return int(created.version)
+
+
 # What the contract lets a test break, found in the contract rather than named. Each returns a
 # column (and a value that breaks it), or None when this contract has no such column: a test
 # then asserts the opposite, that what the contract does not forbid is accepted, so no case is

@@ -7,7 +7,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import BETTER, DIGEST, ROOT, SAMPLE, registered_name
+from conftest import BETTER, DIGEST, ROOT, SAMPLE, registered_name, version_with_metrics
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -240,18 +240,13 @@ def test_a_candidate_that_widens_a_segments_gap_needs_a_reason(
     # the gate metric: one widens the gap within the tolerance, one past it
     client, (first, *_) = registry
     name = registered_name(tmp_path)
-    source = client.get_model_version(name, str(first))
-    baseline = client.get_run(str(source.run_id)).data.metrics[f"test_{GATE}"]
+    baseline = client.get_run(str(client.get_model_version(name, str(first)).run_id))
+    gate_value = baseline.data.metrics[f"test_{GATE}"]
     gap = "test_disparity.group.true_positive_rate"
 
     def version_with(gate_shift: float, widened_gap: float) -> int:
-        run = client.create_run(client.get_run(str(source.run_id)).info.experiment_id)
-        client.log_metric(run.info.run_id, f"test_{GATE}", baseline + gate_shift * BETTER)
-        client.log_metric(run.info.run_id, gap, widened_gap)
-        client.set_terminated(run.info.run_id)
-        created = client.create_model_version(name, str(source.source), run.info.run_id)
-        tag_image(client, name, int(created.version), DIGEST)
-        return int(created.version)
+        metrics = {f"test_{GATE}": gate_value + gate_shift * BETTER, gap: widened_gap}
+        return version_with_metrics(client, name, first, metrics)
 
     current = version_with(0.0, 0.10)
     within = version_with(0.01, 0.10 + DISPARITY_TOLERANCE / 2)

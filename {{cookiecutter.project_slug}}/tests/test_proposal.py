@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BETTER, DIGEST, GATE, IMAGE, ROOT, registered_name
+from conftest import BETTER, DIGEST, GATE, IMAGE, ROOT, registered_name, version_with_metrics
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.promote import read_environment, reconcile
@@ -133,6 +133,36 @@ def test_a_candidate_is_compared_with_production(
     assert f"production (v{first})" in up.body and f"candidate (v{better})" in up.body
     assert not down.decision.allowed
     assert "❌" in down.body and "override_reason" in down.body, "a refusal must say what to do"
+
+
+def test_a_candidate_that_widens_a_gap_between_groups_is_refused_in_advance(
+    registry: tuple[MlflowClient, list[int]], tmp_path: Path
+) -> None:
+    # given production with a gap of 0.10 between two groups, and a candidate better on the
+    # gate metric whose gap is 0.20
+    client, (first, *_) = registry
+    name = registered_name(tmp_path)
+    run_id = client.get_model_version(name, str(first)).run_id
+    gate_value = client.get_run(str(run_id)).data.metrics[f"test_{GATE}"]
+    gap = "test_disparity.group.true_positive_rate"
+    before = {f"test_{GATE}": gate_value, gap: 0.10}
+    current = version_with_metrics(client, name, first, before)
+    candidate = version_with_metrics(
+        client, name, first, {f"test_{GATE}": gate_value + 0.01 * BETTER, gap: 0.20}
+    )
+    _promote(client, tmp_path, name, current)
+
+    # when the promotion is proposed
+    proposed = propose(
+        client, name, candidate, "production", GATE, TOLERANCE, "production.yaml",
+        disparity_tolerance=0.05,
+    )  # fmt: skip
+
+    # then its body says the gate will refuse it, naming the gap, and what to do about it
+    assert not proposed.decision.allowed
+    assert "❌" in proposed.body and "override_reason" in proposed.body
+    assert "disparity.group.true_positive_rate 0.1000 → 0.2000" in proposed.body
+    assert "| disparity.group.true_positive_rate | 0.1000 | 0.2000 | ▲ +0.1000 ⚠️ |" in proposed.body
 
 
 def test_the_proposal_says_where_the_model_was_trained_and_which_pull_request_reviewed_it(
