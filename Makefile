@@ -35,7 +35,7 @@ $(KUBECTL):
 $(MERMAID): tests/mermaid/check.mjs tests/mermaid/package.json tests/mermaid/package-lock.json
 	mkdir -p $(@D)
 	cp tests/mermaid/package.json tests/mermaid/package-lock.json $(@D)/
-	npm ci --prefix $(@D) --ignore-scripts --no-audit --no-fund --loglevel=error
+	cd $(@D) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	cp tests/mermaid/check.mjs $@
 
 tools: $(UV) $(KUBECTL) $(MERMAID)  ## Install the tools the tests use into .tools/ (uv, kubectl, mermaid)
