@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.integrity import mismatches
+from {{ cookiecutter.package_name }}.integrity import mismatches, recorded_output
 
 # A stage like train: a directory output with files at two depths.
 WRITE = (
@@ -80,3 +80,12 @@ def test_no_lock_or_no_stage_is_said(repository: Path) -> None:
     assert mismatches("train") == [
         "dvc.lock is missing: nothing says what train's outputs should hold"
     ]
+
+
+def test_only_what_the_stage_wrote_is_held_to_the_lock(repository: Path, tmp_path: Path) -> None:
+    assert recorded_output(Path("models/run.json"), "train")
+    assert recorded_output(Path("models"), "train")
+    assert not recorded_output(tmp_path / "elsewhere" / "run.json", "train"), "a run of one's own"
+    assert not recorded_output(Path("models/run.json"), "evaluate")
+    Path("dvc.lock").unlink()
+    assert not recorded_output(Path("models/run.json"), "train")

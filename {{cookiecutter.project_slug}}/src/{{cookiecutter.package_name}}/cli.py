@@ -607,10 +607,12 @@ def register_command(
 ) -> None:
     """Register the trained model as a new version and point ALIAS at it (once per commit).
 
-    Refused when the model's files are not the ones dvc.lock records for the train stage."""
+    A run file the pipeline wrote (the train stage's output in dvc.lock) must come with the
+    model files dvc.lock records: otherwise registering is refused, naming each file."""
     from {{ cookiecutter.package_name }} import integrity, promote, tracking
 
-    if problems := integrity.mismatches("train"):
+    checked = integrity.recorded_output(run_file, "train")
+    if checked and (problems := integrity.mismatches("train")):
         typer.echo(
             "Refusing to register: the model on disk is not the one dvc.lock records (was an "
             "object in the DVC remote overwritten after it was pushed?):",

@@ -39,6 +39,17 @@ def mismatches(stage: str, lock: Path = LOCK) -> list[str]:
     return problems
 
 
+def recorded_output(path: Path, stage: str, lock: Path = LOCK) -> bool:
+    """Whether `path` is, or is inside, one of the outputs `lock` records for `stage`: a file
+    the pipeline wrote, which must then be what the lock says."""
+    if not lock.is_file():
+        return False
+    entry = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {}).get(stage)
+    outputs = [Path(out["path"]).resolve() for out in (entry or {}).get("outs", [])]
+    where = path.resolve()
+    return any(where == output or output in where.parents for output in outputs)
+
+
 def md5_of(path: Path) -> str:
     digest = hashlib.md5()  # DVC's content address
     with path.open("rb") as stream:
