@@ -303,6 +303,16 @@ def test_the_curves_are_drawn_from_the_text_with_both_revisions() -> None:
     points = lines[1].split(" [")[1].rstrip("]").split(", ")
     assert len(points) == 21 and points[0] == "0" and points[10] == "0.8" and points[-1] == "1"
     assert "Grey: the base `abc1234`; blue: this change" in markdown
+    assert 'plotColorPalette: "#9e9e9e, #1f77b4, #2ca02c"' in chart, "base grey, change blue"
+
+
+def test_without_a_base_this_change_is_still_drawn_blue() -> None:
+    markdown = render(report(base=None), {})
+
+    chart = charts_of(markdown)["ROC curve"]
+    assert '  line "this change"' in chart and "base" not in chart
+    assert 'plotColorPalette: "#1f77b4, #2ca02c"' in chart
+    assert "Blue: this change; green, where drawn: chance or a perfect model." in markdown
 
 
 def test_the_confusion_counts_are_a_table_of_base_and_change() -> None:

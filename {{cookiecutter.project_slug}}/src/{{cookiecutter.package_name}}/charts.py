@@ -16,12 +16,11 @@ from {{ cookiecutter.package_name }}.plots import AXIS_TITLES, CURVES
 
 CURVE_POINTS = 21  # points per curve: every 0.05 of the fixed 0..1 grid evaluate writes
 BINS = 20  # regression: bins of the residual histogram and of actual values
-# Series colours in order: the base grey, this change blue, a reference line green.
-PALETTE = "#9e9e9e, #1f77b4, #2ca02c"
-HEADER = (
-    "---\nconfig:\n  xyChart:\n    showLegend: true\n  themeVariables:\n    xyChart:\n"
-    f'      plotColorPalette: "{PALETTE}"\n---'
-)
+# Each series' colour, by its name: this change blue, a reference line (chance, a perfect
+# model) green, the base grey. Mermaid takes them as a palette in series order.
+THIS_CHANGE = "this change"
+REFERENCES = ("chance", "perfect")
+BLUE, GREEN, GREY = "#1f77b4", "#2ca02c", "#9e9e9e"
 Series = tuple[str, list[float]]  # a side's name and its values, in x order
 
 
@@ -45,7 +44,12 @@ def chart(
     y = f'y-axis "{_text(y_axis)}"'
     if y_range is not None:
         y += f" {_number(y_range[0])} --> {_number(y_range[1])}"
-    lines = ["```mermaid", HEADER, "xychart-beta", f'  title "{_text(title)}"', f"  {x}", f"  {y}"]
+    palette = ", ".join(_colour(name) for name, _ in series)
+    header = (
+        "---\nconfig:\n  xyChart:\n    showLegend: true\n  themeVariables:\n    xyChart:\n"
+        f'      plotColorPalette: "{palette}"\n---'
+    )
+    lines = ["```mermaid", header, "xychart-beta", f'  title "{_text(title)}"', f"  {x}", f"  {y}"]
     for name, values in series:
         lines.append(f"  {kind} {_quoted(name)} [{', '.join(_number(v) for v in values)}]")
     return "\n".join([*lines, "```"])
@@ -104,6 +108,12 @@ def calibration_chart(sides: list[tuple[str, pd.DataFrame]]) -> str:
         series,
         categories=[_number(v) for v in middles],
     )
+
+
+def _colour(series: str) -> str:
+    if series == THIS_CHANGE:
+        return BLUE
+    return GREEN if series in REFERENCES else GREY
 
 
 def _number(value: float) -> str:

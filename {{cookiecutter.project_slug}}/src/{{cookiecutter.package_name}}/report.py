@@ -611,7 +611,7 @@ def _plots(report: Report, images: dict[str, str], link: str | None, artifact: s
         return ""
     base = report.base if not_comparable(report) is None else None
     sides = [(f"base {base.revision}", base)] if base is not None else []
-    sides.append(("this change", head))
+    sides.append((charts.THIS_CHANGE, head))
     lines = ["### Plots", ""]
     lines.append(
         (f"Grey: the base `{base.revision}`; blue: this change" if base else "Blue: this change")
