@@ -8,8 +8,9 @@ A segment's disparity is, for each figure, the largest gap between two of its gr
 - regression: the mean absolute error.
 Groups with fewer than `MIN_GROUP_ROWS` rows are listed but left out of the gap: a handful of
 rows makes any gap. (MetricFrame gives each group's figures; its `difference()` would span
-every group, so the gap is taken here over the groups with enough rows.) `evaluate` records the disparities with the run, so that the promotion gate
-can refuse a candidate that widens one; the report shows both models on the same rows.
+every group, so the gap is taken here over the groups with enough rows.) `evaluate` records
+the disparities with the run, so that the promotion gate can refuse a candidate that widens
+one; the report shows both models on the same rows.
 """
 
 from dataclasses import asdict, dataclass
