@@ -87,6 +87,7 @@ PACKAGE_MODULES = (
     "drift.py",
     "evaluate.py",
     "fairness.py",
+    "inference.py",
     "integrity.py",
     "metrics.py",
     "plots.py",

@@ -43,7 +43,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticKnownError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }} import contract, tracking
+from {{ cookiecutter.package_name }} import contract, inference, tracking
 from {{ cookiecutter.package_name }}.capture import Capture
 from {{ cookiecutter.package_name }}.metrics import CONTENT_TYPE, Instrument, Metrics
 from {{ cookiecutter.package_name }}.settings import CaptureParams
@@ -198,37 +198,6 @@ class PredictResponse(BaseModel):
 
 # A caller's own X-Request-ID is kept when it looks like an id; otherwise the server makes one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-PYARROW_TYPES = {
-    "str": pyarrow.string(), "int64": pyarrow.int64(), "float64": pyarrow.float64(),
-    "bool": pyarrow.bool_(),
-}  # fmt: skip
-
-
-def log_schema() -> pyarrow.Schema:
-    """The inference log's columns: who answered what, when; the input row and the output as
-    the API names them."""
-    columns = contract.columns()
-    features = [
-        (name, PYARROW_TYPES[str(columns[name].dtype)]) for name in contract.feature_columns()
-    ]
-    if contract.is_classification():
-        probabilities = [(label, pyarrow.float64()) for label in contract.labels()]
-        output = pyarrow.struct(
-            [("label", pyarrow.string()), ("probabilities", pyarrow.struct(probabilities))]
-        )
-    else:
-        output = pyarrow.struct([("prediction", pyarrow.float64())])
-    return pyarrow.schema(
-        [
-            ("request_id", pyarrow.string()),
-            ("record", pyarrow.int32()),  # the record's place in its request
-            ("time", pyarrow.timestamp("us", tz="UTC")),
-            ("model_name", pyarrow.string()),
-            ("model_version", pyarrow.string()),
-            ("input", pyarrow.struct(features)),
-            ("output", output),
-        ]
-    )
 
 
 @dataclass(frozen=True)
@@ -527,7 +496,7 @@ def inference_log(params: CaptureParams, provenance: dict[str, str], metrics: Me
     """The inference log `params` describe, counting into `metrics`. It takes each model call
     whole (the frame the model read, the scores it gave); each file's rows are built column by
     column, on the writer thread."""
-    schema = log_schema()
+    schema = inference.log_schema()
     labels = np.asarray(contract.labels(), dtype=object)
     features: pyarrow.StructType = schema.field("input").type
 
