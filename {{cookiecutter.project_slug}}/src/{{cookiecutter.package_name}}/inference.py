@@ -1,12 +1,18 @@
-"""The inference log's format (`log_schema`, which the server writes through capture.py), and
-the log read back: what the server answered in a time window.
+"""The inference log's format (`log_schema`, which the server writes through capture.py), the
+log read back (what the server answered in a time window), and the labels that arrive later.
+
+Feedback, the labels that arrive after the answer, is any number of CSV or Parquet files under a
+folder or fsspec URL (`monitor.feedback` in params.yaml), with the columns
+`request_id` (the answer's X-Request-ID), `record` (the record's place in its request, 0 for a
+request of one record), `label` (the true value of the contract's target) and `time` (when the
+label was known, ISO 8601). A record labelled twice takes its latest label: a correction.
 
 A file's name starts with the time it closed, and none of its rows is younger than that, so a
 window's start skips every file closed before it without opening it; the rows of the files left
 are filtered by their own time. pyarrow reads the files (any fsspec store: a folder, s3://).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import fsspec
@@ -51,20 +57,26 @@ def log_schema() -> pa.Schema:
     )
 
 
+FEEDBACK_COLUMNS = ["request_id", "record", "label", "time"]
+
+
 class LogError(ValueError):
-    """The inference log cannot be read as the contract's (no files there, or other columns)."""
+    """The inference log or the feedback cannot be read as the contract's (no files there,
+    other columns, labels the contract does not allow)."""
 
 
 @dataclass(frozen=True)
 class Window:
-    """The records answered in a window, index for index across the three frames."""
+    """The records answered in a window, index for index across its frames: `records` (request
+    id, the record's place in its request, time, model name and version), `features` (the input
+    rows under the contract's names), `answers` (`predicted`, the label or the number, and for a
+    classification each label's probability under the label's name)."""
 
-    records: pd.DataFrame  # request_id, record (its place in the request), time, model name
-    # and version
-    features: pd.DataFrame  # the input rows under the contract's feature names
-    answers: pd.DataFrame  # `predicted` (the label, or the number), and for a classification
-    # each label's probability under the label's name
+    records: pd.DataFrame
+    features: pd.DataFrame
+    answers: pd.DataFrame
     files: int  # the files read
+    labels: pd.Series | None = None  # with feedback: each record's true target (NA: none yet)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -133,3 +145,56 @@ def _window(table: pa.Table, files: int) -> Window:
         answers=answers,
         files=files,
     )
+
+
+def read_feedback(url: str) -> pd.DataFrame:
+    """Every label under `url` (CSV or Parquet files), the latest per record; LogError naming
+    the file and the problem when one does not follow the format."""
+    fs, root = fsspec.core.url_to_fs(url)
+    paths = [root] if fs.isfile(root) else sorted(fs.find(root)) if fs.exists(root) else []
+    frames = []
+    for path in paths:
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith(".") or not name.endswith((".csv", ".parquet")):
+            continue
+        with fs.open(path, "rb") as handle:
+            read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
+            try:
+                frame = read(handle)
+            except (ValueError, UnicodeDecodeError, pa.ArrowException) as error:
+                raise LogError(f"{path}: unreadable feedback: {error}") from None
+        frames.append(_feedback_frame(frame, path))
+    if not frames:
+        expected = ", ".join(FEEDBACK_COLUMNS)
+        raise LogError(f"no feedback at {url} (CSV or Parquet files of {expected})")
+    feedback = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable")
+    return feedback.drop_duplicates(["request_id", "record"], keep="last").reset_index(drop=True)
+
+
+def _feedback_frame(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    missing = [column for column in FEEDBACK_COLUMNS if column not in frame.columns]
+    if missing:
+        raise LogError(f"{path}: feedback lacks {', '.join(missing)}")
+    frame = frame[FEEDBACK_COLUMNS].copy()
+    frame["request_id"] = frame["request_id"].astype(str)
+    record = pd.to_numeric(frame["record"], errors="coerce")
+    time = pd.to_datetime(frame["time"], errors="coerce", utc=True)
+    if contract.is_classification():
+        label = frame["label"].astype("string")
+        wrong = label.notna() & ~label.isin(contract.labels())
+    else:
+        label = pd.to_numeric(frame["label"], errors="coerce")
+        wrong = label.isna() & frame["label"].notna()
+    bad = record.isna() | (record < 0) | (record % 1 != 0) | time.isna() | wrong | label.isna()
+    if bad.any():
+        row = frame[bad].iloc[0].to_dict()
+        raise LogError(f"{path}: {int(bad.sum())} feedback rows are not valid, the first: {row}")
+    frame["record"], frame["label"], frame["time"] = record.astype("int32"), label, time
+    return frame
+
+
+def labelled(window: Window, feedback: pd.DataFrame) -> Window:
+    """The window with each record's label from `feedback` (NA where none has arrived)."""
+    keys = window.records[["request_id", "record"]].astype({"record": "int32"})
+    joined = keys.merge(feedback[["request_id", "record", "label"]], how="left")
+    return replace(window, labels=joined["label"].set_axis(window.records.index))
