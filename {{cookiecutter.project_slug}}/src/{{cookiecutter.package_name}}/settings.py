@@ -1,6 +1,8 @@
 """Typed view of params.yaml: a typo or a wrong type fails at start-up, not mid-training."""
 
+import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +14,18 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 class ParamsError(ValueError):
     """params.yaml asks for something the contract's task cannot do."""
+
+
+DURATION = r"^[1-9][0-9]*[mhd]$"  # minutes, hours or days: "30m", "24h", "7d"
+UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(text: str) -> timedelta:
+    """ "24h" -> timedelta(hours=24); a params field checked against DURATION."""
+    found = re.fullmatch(DURATION, text)
+    if found is None:
+        raise ParamsError(f"{text!r} is not a duration: a whole number and m, h or d (24h)")
+    return timedelta(**{UNITS[text[-1]]: int(text[:-1])})
 
 
 class Section(BaseModel):
@@ -87,6 +101,14 @@ class DriftParams(Section):
     cat_threshold: float = Field(gt=0)
     sample_rows: int | None = Field(default=None, gt=0)
     seed: int
+    window: str | None = Field(default=None, pattern=DURATION)  # the inference log's last...
+
+
+class MonitorParams(Section):
+    """Live quality: the production model on the labels that arrived for what it answered."""
+
+    feedback: str = Field(min_length=1)  # a folder or fsspec URL of CSV or Parquet files
+    window: str = Field(pattern=DURATION)  # the inference log and labels judged
 
 
 class MlflowParams(Section):
@@ -136,6 +158,7 @@ class Params(Section):
     promote: PromoteParams
     report: ReportParams
     drift: DriftParams
+    monitor: MonitorParams
     mlflow: MlflowParams
     serve: ServeParams
 
