@@ -24,6 +24,7 @@ COMMON_FILES = {
     ".github/dependabot.yml",
     ".github/workflows/drift.yml",
     ".github/workflows/main.yml",
+    ".github/workflows/monitor.yml",
     ".github/workflows/pr.yml",
     ".github/workflows/promote.yml",
     ".github/zizmor.yml",
