@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ENV, bake, run
+from conftest import PROJECT_ENV, bake, run, serving_environment, wait_until_healthy
 from servers import (
     MLFLOW_ENTRYPOINT,
     TrackingServer,
@@ -192,6 +192,45 @@ def test_a_server_restarted_mid_run_loses_no_registered_version(team: Team) -> N
     assert after == before
     model = team.api(f"registered-models/get?name={MODEL}")["registered_model"]
     assert {alias["alias"]: alias["version"] for alias in model["aliases"]} == {"staging": "1"}
+
+
+def test_the_serving_image_environment_serves_a_registered_alias(team: Team) -> None:
+    # given a version registered with `production` on it, and the serving image's environment
+    # (the serving group alone: mlflow-skinny, no MLflow server, no SQLAlchemy)
+    trained = team.train("runs/served")
+    assert finish(trained)[0] == 0
+    register = ("uv", "run", "--frozen", MODEL, "register", "--run-file", "runs/served/run.json",
+                "--commit", "served", "--alias", "production")  # fmt: skip
+    registered = subprocess.run(
+        register, cwd=team.project, env=team.client_env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr[-4000:]
+    [version] = [v for v, run_id in team.versions().items()
+                 if run_id == json.loads((team.project / "runs/served/run.json").read_text())[
+                     "run_id"]]  # fmt: skip
+    venv = serving_environment(team.project)
+
+    # when `serve --alias production` starts there (what `make serve ALIAS=production` runs)
+    port = free_port()
+    command = [str(venv / "bin" / "python"), "-m", MODEL.replace("-", "_"), "serve",
+               "--alias", "production", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    env = team.client_env | {"PYTHONPATH": str(team.project / "src"),
+                             "INFERENCE_LOG_ENABLED": "false"}  # fmt: skip
+    with subprocess.Popen(
+        command, cwd=team.project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as server:
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}/health", server, seconds=120)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10) as answer:
+                served = json.load(answer)
+        finally:
+            server.terminate()
+            output = server.communicate(timeout=30)[0].decode()
+
+    # then it serves exactly that version, fetched from the server
+    assert served["model_version"] == str(version), (served, output[-3000:])
+    assert f"Serving {MODEL} version {version} (production)" in output, output[-3000:]
 
 
 def test_the_server_entry_point_names_what_is_missing(team: Team) -> None:
