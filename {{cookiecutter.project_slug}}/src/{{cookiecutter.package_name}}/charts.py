@@ -16,10 +16,12 @@ from {{ cookiecutter.package_name }}.plots import AXIS_TITLES, CURVES
 
 CURVE_POINTS = 21  # points per curve: every 0.05 of the fixed 0..1 grid evaluate writes
 BINS = 20  # regression: bins of the residual histogram and of actual values
-# Each series' colour, by its name: this change blue, a reference line (chance, a perfect
-# model) green, the base grey. Mermaid takes them as a palette in series order.
+# Each series' colour, by its name: this change (or the live model) blue, a reference line
+# (chance, a perfect model, the quality a model was released with) green, the base grey.
+# Mermaid takes them as a palette in series order.
 THIS_CHANGE = "this change"
-REFERENCES = ("chance", "perfect")
+CURRENT = (THIS_CHANGE, "live")
+REFERENCES = ("chance", "perfect", "released")
 BLUE, GREEN, GREY = "#1f77b4", "#2ca02c", "#9e9e9e"
 Series = tuple[str, list[float]]  # a side's name and its values, in x order
 
@@ -111,7 +113,7 @@ def calibration_chart(sides: list[tuple[str, pd.DataFrame]]) -> str:
 
 
 def _colour(series: str) -> str:
-    if series == THIS_CHANGE:
+    if series in CURRENT:
         return BLUE
     return GREEN if series in REFERENCES else GREY
 

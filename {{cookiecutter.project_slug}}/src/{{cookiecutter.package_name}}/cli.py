@@ -543,6 +543,120 @@ def make_batch_command(
     typer.echo(f"Wrote {len(batch):,} rows to {out} (shifted: {moved})")
 
 
+@app.command("monitor")
+def monitor_command(
+    environment_file: Annotated[
+        Path,
+        typer.Option("--environment", help="What production runs.", exists=True, dir_okay=False),
+    ] = Path("environments/production.yaml"),
+    log: Annotated[
+        str | None,
+        typer.Option(help="The inference log (params: serve.capture.url; INFERENCE_LOG_URL)."),
+    ] = None,
+    feedback: Annotated[
+        str | None, typer.Option(help="The labels that arrived (params: monitor.feedback).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option(help="Where monitor.md, .json and .html go.")] = Path(
+        "reports/monitor"
+    ),
+    apply: Annotated[
+        bool,
+        typer.Option(
+            help="Make the reaction's change here: production.yaml as it was (a rollback), or "
+            "the labelled records snapshotted into data.batches (a retraining)."
+        ),
+    ] = False,
+    outputs: OutputsOption = None,
+    params_file: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Judge the production version's live quality on the labels that arrived for its answers.
+
+    Exit status 0 with any verdict (fine, degraded, too few labels: in the summary and
+    OUTPUTS), 2 when the inference log or the labels cannot be read, or production names no
+    version the registry knows.
+    """
+    import os
+    from datetime import UTC, datetime
+
+    from mlflow.exceptions import MlflowException
+
+    from {{ cookiecutter.package_name }} import drift, inference, monitor, promote, tasks, tracking
+    from {{ cookiecutter.package_name }}.settings import duration
+
+    params = load_params(params_file)
+    version = promote.read_environment(environment_file).model.version
+    if version is None:
+        typer.echo(f"{environment_file} names no model version: nothing to judge", err=True)
+        raise typer.Exit(code=BAD_BATCH)
+    span = duration(params.monitor.window)
+    until = datetime.now(UTC)
+    url = log or params.serve.capture.from_environment(os.environ).url
+    try:
+        window = inference.labelled(
+            inference.read_window(url, until - span, until),
+            inference.read_feedback(feedback or params.monitor.feedback),
+        )
+    except (inference.LogError, OSError) as error:
+        typer.echo(f"Cannot judge live quality: {error}", err=True)
+        raise typer.Exit(code=BAD_BATCH) from None
+    gate = tasks.check_gate_metric(params.evaluate.gate_metric)
+    period, name, client = monitor.period_for(span), params.mlflow.model_name, tracking.client()
+    try:
+        released = promote.test_metrics(client, name, version)
+        earlier = None
+        if found := monitor.earlier_version(environment_file, str(version)):
+            live = monitor.live_quality(window, found[0], gate, period)
+            earlier = monitor.Earlier(
+                *found,
+                released=promote.test_metrics(client, name, int(found[0])),
+                live=live if live.rows >= params.monitor.min_rows else None,
+            )
+    except (MlflowException, promote.PromotionRefusedError) as error:
+        typer.echo(f"Cannot read {name}'s released quality: {error}", err=True)
+        raise typer.Exit(code=BAD_BATCH) from None
+    production = monitor.live_quality(window, str(version), gate, period)
+    verdict, action, reason = monitor.decide(
+        production, released, earlier, gate, params.monitor.tolerance, params.monitor.min_rows
+    )
+    assert window.labels is not None
+    judgement = monitor.Judgement(
+        verdict=verdict, action=action, reason=reason, model=name, gate_metric=gate,
+        tolerance=params.monitor.tolerance, min_rows=params.monitor.min_rows,
+        since=monitor.stamp(until - span), until=monitor.stamp(until), answered=len(window),
+        labelled=int(window.labels.notna().sum()), production=production, released=released,
+        earlier=earlier,
+    )  # fmt: skip
+    summary = monitor.write_report(judgement, out_dir)
+    typer.echo(summary.read_text(encoding="utf-8"))
+    body, snapshot, added = "", "", "false"
+    if action != "none":
+        body_file = out_dir / "pull-request.md"
+        body_file.write_text(monitor.render_body(judgement), encoding="utf-8")
+        body = body_file.as_posix()
+    if apply and action == "rollback":
+        assert earlier is not None
+        environment_file.write_text(
+            monitor.file_at(earlier.commit, environment_file), encoding="utf-8"
+        )
+        typer.echo(f"{environment_file} names version {earlier.version} again", err=True)
+    elif apply and action == "retrain":
+        try:
+            records = drift.check_batch(monitor.labelled_records(window)).frame
+        except drift.BadBatchError as error:
+            typer.echo(f"The labelled records break the data contract: {error}", err=True)
+            raise typer.Exit(code=BAD_BATCH) from None
+        kept = drift.snapshot(records, Path(params.data.batches), drift.fingerprint(records))
+        snapshot, added = kept.path.as_posix(), str(kept.added).lower()
+        typer.echo(f"{kept.rows:,} labelled records {'kept as' if kept.added else 'already in'} "
+                   f"{kept.path}", err=True)  # fmt: skip
+    _write_outputs(
+        outputs, verdict=verdict, action=action, version=version,
+        **{"rollback-version": earlier.version if action == "rollback" and earlier else ""},
+        joined=production.rows, summary=summary.as_posix(), body=body, model=name,
+        snapshot=snapshot, added=added,
+    )  # fmt: skip
+
+
 @app.command("serve")
 def serve_command(
     model_dir: Annotated[Path, typer.Option(help="Model to serve.", file_okay=False)] = Path(

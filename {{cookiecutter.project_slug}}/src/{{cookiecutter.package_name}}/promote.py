@@ -323,8 +323,8 @@ def reconcile(
     if now is not None:
         decision = disparity_gate(
             decision,
-            disparities(_test_metrics(client, name, now)),
-            disparities(_test_metrics(client, name, wanted)),
+            disparities(test_metrics(client, name, now)),
+            disparities(test_metrics(client, name, wanted)),
             disparity_tolerance,
             environment.override_reason,
         )
@@ -358,13 +358,13 @@ def not_comparable(candidate: dict[str, str], current: dict[str, str] | None) ->
 
 
 def _test_metric(client: MlflowClient, name: str, version: int, metric: str) -> float:
-    metrics = _test_metrics(client, name, version)
+    metrics = test_metrics(client, name, version)
     if metric not in metrics:
         raise PromotionRefusedError(f"{name} version {version} has no test_{metric} to gate on")
     return metrics[metric]
 
 
-def _test_metrics(client: MlflowClient, name: str, version: int) -> dict[str, float]:
+def test_metrics(client: MlflowClient, name: str, version: int) -> dict[str, float]:
     """A version's metrics on its test split, without the `test_` prefix."""
     run_id = client.get_model_version(name, str(version)).run_id
     if run_id is None:

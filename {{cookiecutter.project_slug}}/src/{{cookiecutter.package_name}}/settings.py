@@ -109,6 +109,8 @@ class MonitorParams(Section):
 
     feedback: str = Field(min_length=1)  # a folder or fsspec URL of CSV or Parquet files
     window: str = Field(pattern=DURATION)  # the inference log and labels judged
+    min_rows: int = Field(gt=0)  # labelled records of the version needed for a verdict
+    tolerance: float = Field(ge=0)  # how far the live gate metric may fall short
 
 
 class MlflowParams(Section):
