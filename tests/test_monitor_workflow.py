@@ -225,7 +225,7 @@ def test_good_live_quality_opens_no_pull_request(production: Production) -> None
     assert result.succeeded, failure_context(result)
     verdict = judged(result)
     assert verdict["verdict"] == "fine", verdict
-    assert verdict["joined"] == 50 + RECORDS
+    assert verdict["production"]["rows"] == 50 + RECORDS
     assert production.api.pulls == {}
 
 

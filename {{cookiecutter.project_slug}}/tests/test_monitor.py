@@ -2,6 +2,7 @@
 the quality the version was released with; the reaction is a rollback or a retraining."""
 
 import math
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -252,6 +253,10 @@ def test_labels_that_say_production_is_wrong_roll_it_back_to_the_version_before(
         (production.root / "reports" / "monitor" / "monitor.json").read_text()
     )
     assert judged["production"]["rows"] == len(pd.read_csv(SAMPLE))
+    # and over time, day by day for a 7-day window
+    over_time = judged["production"]["over_time"]
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) for day, _, _ in over_time), over_time
+    assert sum(rows for _, rows, _ in over_time) == len(pd.read_csv(SAMPLE))
 
 
 def test_right_labels_are_fine_and_few_labels_give_no_verdict(

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import subprocess
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from html import escape
@@ -105,7 +106,9 @@ def metrics_of(answers: tasks.Scored) -> dict[str, float]:
     """The task's metrics; NaN for each when they are undefined on these rows (one label only,
     a single row)."""
     try:
-        return tasks.compute(answers)
+        with warnings.catch_warnings():  # numpy's "mean of empty slice": the NaN says it
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return tasks.compute(answers)
     except ValueError:
         return dict.fromkeys(tasks.metric_names(), math.nan)
 
