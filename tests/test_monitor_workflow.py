@@ -190,6 +190,12 @@ def production_alias(production: Production) -> int:
     return int(shown.stdout.strip())
 
 
+def batches_on(production: Production, branch: str) -> int:
+    """How many batch files `data/batches.dvc` records on `branch`."""
+    tracked = yaml.safe_load(git(production, "show", f"{branch}:data/batches.dvc"))
+    return int(tracked["outs"][0]["nfiles"])
+
+
 def judged(result: WorkflowRun) -> dict[str, Any]:
     return dict(json.loads((result.artifacts / "monitor-report" / "reports" / "monitor"
                             / "monitor.json").read_text()))  # fmt: skip
@@ -246,6 +252,7 @@ def test_a_degraded_first_version_gets_a_retraining_pull_request(production: Pro
     assert pull["state"] == "open"
     changed = git(production, "diff", "--name-only", "main", RETRAIN).split()
     assert changed == ["data/batches.dvc"]
+    assert batches_on(production, RETRAIN) == batches_on(production, "main") + 1
     assert pulls_from(production, ROLLBACK) == []
     assert production_alias(production) == 1
 
@@ -327,12 +334,13 @@ def test_when_the_version_before_did_no_better_the_monitor_proposes_retraining(
     result = run_monitor(production)
 
     # then it proposes retraining on the labelled rows instead of another rollback, in the one
-    # retraining pull request already open
+    # retraining pull request already open, which keeps the batch it proposed before
     assert result.succeeded, failure_context(result)
     assert judged(result)["action"] == "retrain"
     [pull] = pulls_from(production, RETRAIN)
     assert pull["state"] == "open"
     changed = git(production, "diff", "--name-only", "main", RETRAIN).split()
     assert changed == ["data/batches.dvc"]
+    assert batches_on(production, RETRAIN) == batches_on(production, "main") + 2
     assert [p["state"] for p in pulls_from(production, ROLLBACK)] == ["closed"]
     assert production_alias(production) == 1
