@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import run
+from conftest import mermaid_charts, run
 from standins.github_api import APP_CLIENT_ID, GitHubState, github_api
 from workflow_runs import (
     REPOSITORY,
@@ -279,6 +279,8 @@ def test_a_degraded_version_is_rolled_back_by_one_pull_request(production: Produ
     rolled = yaml.safe_load(git(production, "show", f"{ROLLBACK}:environments/production.yaml"))
     assert rolled["model"]["version"] == 1 and rolled["image"]["digest"] == DIGESTS[1]
     assert str(RECORDS) in pull["body"], "the body does not say how many rows were joined"
+    # and the body's chart of live quality over time is one Mermaid (GitHub) draws
+    assert set(mermaid_charts(pull["body"])) == {"roc_auc, live against released"}
     assert production_alias(production) == 2
 
 
