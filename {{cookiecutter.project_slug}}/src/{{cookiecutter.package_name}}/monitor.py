@@ -204,17 +204,25 @@ def decide(
                 f"version {earlier.version}, which ran before, fell short on its own "
                 f"{earlier.live.rows:,} labelled records too ({gate_metric} {earlier_live:.4f})",
             )
-    elif tasks.gain(gate_metric, live, earlier.released[gate_metric]) <= 0:
+        return (
+            "degraded",
+            "rollback",
+            f"version {earlier.version}, which ran before, held its released {gate_metric} on "
+            f"its own {earlier.live.rows:,} labelled records ({earlier_live:.4f}): roll back to it",
+        )
+    released_then = earlier.released[gate_metric]
+    if tasks.gain(gate_metric, live, released_then) <= 0:
         return (
             "degraded",
             "retrain",
             f"version {earlier.version}, which ran before, was released with no better "
-            f"{gate_metric} ({earlier.released[gate_metric]:.4f}) than this one does live",
+            f"{gate_metric} ({released_then:.4f}) than this one scores live ({live:.4f})",
         )
     return (
         "degraded",
         "rollback",
-        f"version {earlier.version}, which ran before, did not fall short",
+        f"version {earlier.version}, which ran before, was released with a better {gate_metric} "
+        f"({released_then:.4f}) than this one scores live ({live:.4f}): roll back to it",
     )
 
 
@@ -296,10 +304,10 @@ def render_markdown(judgement: Judgement) -> str:
         f"## Live quality: {HEADLINES[(judgement.verdict, judgement.action)]}",
         "",
         f"Production runs {judgement.model} version {production.version}. From "
-        f"{judgement.since} to {judgement.until} it answered records of which "
-        f"{judgement.labelled:,} of {judgement.answered:,} (every version) have a label; "
-        f"**{production.rows:,} labelled records** are this version's "
-        f"(a verdict needs {judgement.min_rows:,}: `monitor.min_rows`).",
+        f"{judgement.since} to {judgement.until} the inference log holds "
+        f"{judgement.answered:,} answered records (every version), {judgement.labelled:,} of "
+        f"them labelled; **{production.rows:,} labelled records** are this version's (a verdict "
+        f"needs {judgement.min_rows:,}: `monitor.min_rows`).",
         "",
         f"{_sentence(judgement.reason)}",
     ]
@@ -333,7 +341,8 @@ def _sentence(text: str) -> str:
 def _metrics_table(judgement: Judgement) -> list[str]:
     production, released = judgement.production, judgement.released
     lines = [
-        f"| metric | live ({production.rows:,} records) | released (test split) | change |",
+        f"| metric | live ({production.rows:,} records) | released (test split) | "
+        "change (+: better) |",
         "| --- | ---: | ---: | ---: |",
     ]
     for name, live in production.metrics.items():
