@@ -190,6 +190,14 @@ def production_alias(production: Production) -> int:
     return int(shown.stdout.strip())
 
 
+def open_pull_changing(production: Production, branch: str, path: str) -> dict[str, Any]:
+    """The one pull request from `branch`, open, whose one commit changes `path` only."""
+    [pull] = pulls_from(production, branch)
+    assert pull["state"] == "open"
+    assert git(production, "diff", "--name-only", "main", branch).split() == [path]
+    return pull
+
+
 def batches_on(production: Production, branch: str) -> int:
     """How many batch files `data/batches.dvc` records on `branch`."""
     tracked = yaml.safe_load(git(production, "show", f"{branch}:data/batches.dvc"))
@@ -248,10 +256,7 @@ def test_a_degraded_first_version_gets_a_retraining_pull_request(production: Pro
     assert result.succeeded, failure_context(result)
     verdict = judged(result)
     assert (verdict["verdict"], verdict["action"]) == ("degraded", "retrain"), verdict
-    [pull] = pulls_from(production, RETRAIN)
-    assert pull["state"] == "open"
-    changed = git(production, "diff", "--name-only", "main", RETRAIN).split()
-    assert changed == ["data/batches.dvc"]
+    open_pull_changing(production, RETRAIN, "data/batches.dvc")
     assert batches_on(production, RETRAIN) == batches_on(production, "main") + 1
     assert pulls_from(production, ROLLBACK) == []
     assert production_alias(production) == 1
@@ -271,11 +276,8 @@ def test_a_degraded_version_is_rolled_back_by_one_pull_request(production: Produ
     # evidence as its body, and production itself has not moved
     assert result.succeeded, failure_context(result)
     assert judged(result)["verdict"] == "degraded"
-    [pull] = pulls_from(production, ROLLBACK)
-    assert pull["state"] == "open"
+    pull = open_pull_changing(production, ROLLBACK, "environments/production.yaml")
     assert "version 1" in pull["title"]
-    changed = git(production, "diff", "--name-only", "main", ROLLBACK).split()
-    assert changed == ["environments/production.yaml"]
     rolled = yaml.safe_load(git(production, "show", f"{ROLLBACK}:environments/production.yaml"))
     assert rolled["model"]["version"] == 1 and rolled["image"]["digest"] == DIGESTS[1]
     assert str(RECORDS) in pull["body"], "the body does not say how many rows were joined"
@@ -339,10 +341,7 @@ def test_when_the_version_before_did_no_better_the_monitor_proposes_retraining(
     # retraining pull request already open, which keeps the batch it proposed before
     assert result.succeeded, failure_context(result)
     assert judged(result)["action"] == "retrain"
-    [pull] = pulls_from(production, RETRAIN)
-    assert pull["state"] == "open"
-    changed = git(production, "diff", "--name-only", "main", RETRAIN).split()
-    assert changed == ["data/batches.dvc"]
+    open_pull_changing(production, RETRAIN, "data/batches.dvc")
     assert batches_on(production, RETRAIN) == batches_on(production, "main") + 2
     assert [p["state"] for p in pulls_from(production, ROLLBACK)] == ["closed"]
     assert production_alias(production) == 1
