@@ -397,12 +397,18 @@ def test_the_roles_credentials_do_what_their_policies_grant(deployed: Deployed) 
         pointer = yaml.safe_load((clone / "data" / "raw" / "adult.csv.dvc").read_text())
         assert pointer["outs"][0]["md5"] == expected
         stored = f"files/md5/{expected[:2]}/{expected[2:]}"
-        # and a pull request's credentials add objects and run-cache entries, nothing else
+        # and a pull request's credentials add objects and run-cache entries under
+        # pull-requests/ only: nothing where releases restore from, and delete nothing
         as_pr = deployed.client("s3", pr)
-        as_pr.put_object(Bucket=bucket, Key="files/md5/00/new", Body=b"new")
-        as_pr.put_object(Bucket=bucket, Key="runs/00/entry/value", Body=b"new")
+        as_pr.put_object(Bucket=bucket, Key="pull-requests/files/md5/00/new", Body=b"new")
+        as_pr.put_object(Bucket=bucket, Key="pull-requests/runs/00/entry/value", Body=b"new")
+        for key in ("files/md5/00/new", "runs/00/entry/value", stored, "config"):
+            assert refused(as_pr.put_object, Bucket=bucket, Key=key, Body=b"x"), key
         assert refused(as_pr.delete_object, Bucket=bucket, Key=stored), "a PR deleted data"
-        assert refused(as_pr.put_object, Bucket=bucket, Key="config", Body=b"x")
+        # and the release never reads what pull requests wrote, though it reads the rest
+        as_release = deployed.client("s3", release)
+        assert as_release.get_object(Bucket=bucket, Key=stored)["ContentLength"] > 0
+        assert refused(as_release.get_object, Bucket=bucket, Key="pull-requests/files/md5/00/new")
         assert refused(as_pr.get_object, Bucket=log, Key="2026/12/06/batch.csv")
         # and monitoring reads the inference log and the remote, and writes nothing
         as_monitor = deployed.client("s3", monitor)
