@@ -13,6 +13,10 @@ if [[ "$PIPELINE_REMOTE_ACCESS" == "false" && "$PIPELINE_PUSH" == "true" ]]; the
   echo "::error::push is \"true\" but remote-access is \"false\": there is no remote to push to"
   exit 1
 fi
+if [[ -n "$PIPELINE_PUSH_PREFIX" && ! "$PIPELINE_PUSH_PREFIX" =~ ^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$ ]]; then
+  echo "::error::push-prefix must be a folder name such as pull-requests (letters, digits, _ and -, joined by /), got \"$PIPELINE_PUSH_PREFIX\""
+  exit 1
+fi
 if ! command -v dvc >/dev/null; then
   echo "::error::dvc is not on PATH: run the setup-project action first"
   exit 1
@@ -62,19 +66,31 @@ model_ready=$(grep -c "^Running stage 'evaluate'\|^Stage 'train' is cached" "$lo
 if ((status != 0 && model_ready == 0)); then
   training=failed
 fi
+# Without the remote, a stage that must run finds its inputs absent: DVC stops before running
+# it, naming the missing file. That is the run's limit, not the change's fault.
+missing="^ERROR: failed to reproduce '[^']*': \[Errno 2\] No such file or directory"
+if ((status != 0)) && [[ "$PIPELINE_REMOTE_ACCESS" == "false" ]] && grep -q "$missing" "$log"; then
+  echo "training=needs-remote" >>"$GITHUB_OUTPUT"
+  echo "::notice title=Not trained::This change needs the data in the DVC remote, which this run cannot reach (a fork's pull request): a maintainer can push the branch to this repository to train it"
+  exit 0
+fi
 echo "training=$training" >>"$GITHUB_OUTPUT"
 
 if ((status != 0)); then
-  if [[ "$PIPELINE_REMOTE_ACCESS" == "false" ]]; then
-    echo "::error::This change needs the data in the DVC remote, which a fork's pull request cannot reach: a maintainer can push the branch to this repository to train it"
-  fi
   echo "::error::dvc repro failed (exit $status): see the stage output above"
   exit "$status"
 fi
 echo "Train stage: $training"
 
 if [[ "$PIPELINE_PUSH" == "true" ]]; then
-  # --run-cache: the next run with the same inputs (this PR's merge, say) restores, not retrains
-  echo "Pushing the outputs and run cache to the DVC remote"
-  dvc push --run-cache
+  # --run-cache: the next run with the same inputs restores, not retrains
+  target=()
+  if [[ -n "$PIPELINE_PUSH_PREFIX" ]]; then
+    # A remote of this runner's own (--local) at the prefix, reached as the remote itself is
+    # (the credentials and endpoint come from the environment).
+    dvc remote add --local --force push-prefix "$remote_url/$PIPELINE_PUSH_PREFIX"
+    target=(--remote push-prefix)
+  fi
+  echo "Pushing the outputs and run cache to the DVC remote${PIPELINE_PUSH_PREFIX:+ under $PIPELINE_PUSH_PREFIX/}"
+  dvc push --run-cache "${target[@]}"
 fi

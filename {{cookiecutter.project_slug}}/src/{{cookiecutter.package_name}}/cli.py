@@ -214,7 +214,7 @@ def report_command(
     ),
     # report.Training, spelled out so that the CLI starts without the report's imports
     training: Annotated[
-        Literal["ran", "restored", "skipped", "failed"] | None,
+        Literal["ran", "restored", "skipped", "failed", "needs-remote"] | None,
         typer.Option(help="What `dvc repro` did with the train stage (CI knows it)."),
     ] = None,
     plots_link: Annotated[
@@ -269,7 +269,7 @@ def report_command(
     if result.head is not None and result.base is not None and comparable:
         why: str | None = "nothing was trained"
         compared: SameRows | None = None
-        if training not in ("skipped", "failed"):
+        if training not in ("skipped", "failed", "needs-remote"):
             known = None if before is None or isinstance(before, str) else before
             compared, why = _on_the_same_rows(base, params, known)
         if compared is not None:

@@ -28,7 +28,7 @@ from {{ cookiecutter.package_name }}.tracking import RunRef
 from {{ cookiecutter.package_name }}.validate import ValidationResult, describe_repeats, failure_table
 
 # What `dvc repro` did with the train stage in this run (the run-pipeline action says so).
-Training = Literal["ran", "restored", "skipped", "failed"]
+Training = Literal["ran", "restored", "skipped", "failed", "needs-remote"]
 TRAINING_NOTES: dict[str, str] = {
     "ran": "",
     "restored": (
@@ -42,6 +42,11 @@ TRAINING_NOTES: dict[str, str] = {
     "failed": (
         "**The pipeline failed before a model was ready** (see the job's log): the results "
         "below are the ones committed on this branch, not this change's."
+    ),
+    "needs-remote": (
+        "**Training did not run: this change needs the data in the DVC remote, which a fork's "
+        "pull request cannot reach.** The results below are the ones committed on this branch, "
+        "not this change's; a maintainer trains it by pushing the branch to this repository."
     ),
 }
 
