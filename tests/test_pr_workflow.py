@@ -108,6 +108,14 @@ def run_pr_workflow(
     )
 
 
+def remote_files(github: GitHub, folder: str | None = None) -> set[Path]:
+    """The DVC remote's files: those of its `folder`, or with none those outside pull-requests/
+    (where main.yml restores from)."""
+    root = github.dvc_remote / folder if folder else github.dvc_remote
+    files = {path.relative_to(root) for path in root.rglob("*") if path.is_file()}
+    return files if folder else {path for path in files if path.parts[0] != "pull-requests"}
+
+
 def tracking_uri(github: GitHub) -> str:
     return f"sqlite:///{github.scratch / 'mlflow.db'}"
 
@@ -155,6 +163,7 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
         params.write_text(params.read_text().replace("max_iter: 200", "max_iter: 120"))
 
     pr = open_pull_request(github, 1, tune)
+    mains = remote_files(github)
 
     # when the workflow runs, with images published as a repository variable allows
     result = run_pr_workflow(
@@ -165,6 +174,9 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     assert result.succeeded, failure_context(result)
     assert "Running stage 'train'" in result.log, "the changed parameter did not train"
     assert PUSHING in result.log, "the new model and run cache were not pushed"
+    # what it pushed is under the remote's pull-requests/ folder, which releases never read
+    assert remote_files(github) == mains, "a pull request wrote where releases read"
+    assert remote_files(github, "pull-requests"), "nothing was pushed under pull-requests/"
     [logged] = logged_runs(github)
     head = run(pr.clone, "git", "rev-parse", "HEAD").stdout.strip()
     parents = run(github.origin, "git", "rev-parse", f"{result.sha}^1", f"{result.sha}^2")
@@ -222,6 +234,25 @@ def test_a_hyperparameter_change_trains_and_the_comment_compares_it(github: GitH
     assert github.api.comments[pr.number][0]["body"].startswith(comment)
     posted = {call.token for call in github.api.calls if call.path.endswith("/comments")}
     assert posted == {GITHUB_TOKEN}, "the comment was not posted with the job's own token"
+
+
+def test_a_second_push_trains_again_rather_than_restore_what_a_pull_request_pushed(
+    github: GitHub,
+) -> None:
+    # given the hyperparameter pull request, trained and pushed, and a second push to it
+    clone = github.scratch / "developer-1"
+    pr = PullRequest(1, clone, run(clone, "git", "rev-parse", "main").stdout.strip())
+    assert any(path.parts[0] == "runs" for path in remote_files(github, "pull-requests"))
+    push_change(github, pr, readme_change("A second push."))
+
+    # when the workflow runs for it
+    result = run_pr_workflow(github, pr)
+
+    # then it trains again: the run cache under pull-requests/, which any pull request's job
+    # could have written, is not read back
+    assert result.succeeded, failure_context(result)
+    assert "Running stage 'train'" in result.log, "restored what a pull request pushed"
+    assert "Stage 'train' is cached" not in result.log
 
 
 def test_a_readme_change_does_not_train_and_the_comment_says_so(github: GitHub) -> None:
@@ -364,8 +395,10 @@ def test_a_fork_that_must_train_passes_untrained_saying_how_a_maintainer_trains_
     assert "Running stage 'train'" not in result.log
     # and the summary says why and gives the maintainer the commands that get it trained
     summary = result.summary("Validate, train and report")
-    assert "**Training did not run: this change needs the data in the DVC remote, which a " \
-        "fork's pull request cannot reach.**" in summary, summary
+    assert (
+        "**Training did not run: this change needs the data in the DVC remote, which a "
+        "fork's pull request cannot reach.**" in summary
+    ), summary
     assert "The pipeline failed" not in summary
     facts = json.loads((result.artifacts / "model-report" / "report.json").read_text())
     assert facts["training"] == "needs-remote" and facts["verdict"] is None

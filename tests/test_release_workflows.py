@@ -534,9 +534,9 @@ def test_production_is_deployed_from_main_only(github: GitHub) -> None:
     assert registry(github)["aliases"]["production"] == 2
 
 
-def test_a_reviewed_pull_request_releases_the_model_its_pipeline_trained(github: GitHub) -> None:
-    # given a pull request that changes the model, whose pipeline trained it and pushed the run
-    # cache (its branch's dvc.lock is not updated: the run cache is the record)
+def test_a_pull_requests_push_cannot_change_what_main_releases(github: GitHub) -> None:
+    # given a pull request that changes the model, whose pipeline trained it and pushed it (its
+    # branch's dvc.lock is not updated) with the pull requests' role
     stored = set(s3_keys(github.s3_url, DVC_BUCKET))
     propose(github, "reviewed", lambda clone: set_max_iter(clone, 100))
     reviewed = run_pull_request(github, "reviewed", job="model")
@@ -544,86 +544,137 @@ def test_a_reviewed_pull_request_releases_the_model_its_pipeline_trained(github:
     assert "Train stage: ran" in reviewed.log
     pr_role = {"role": ROLES["AWS_PR_ROLE_ARN"], "region": "us-east-1"}
     assert reviewed.recorded("aws-credentials") == [pr_role], "not the pull requests' role"
-    trained = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
+    pushed = set(s3_keys(github.s3_url, DVC_BUCKET)) - stored
+    # which went to the remote's pull-requests/ folder only, never where main restores from
+    outside = {key for key in pushed if not key.startswith(f"{remote_prefix(github)}/")}
+    assert pushed and not outside, f"a pull request wrote where releases read: {outside}"
+    trained = models_listing(github, pushed_models(github, pushed, PULL_REQUESTS), PULL_REQUESTS)
+    # and then its job (its code unreviewed, at any push) forged what it pushed: another model's
+    # bytes under the key of the one it trained, whose run-cache entry is keyed on exactly the
+    # commit main will have
+    lock = yaml.safe_load(run(github.origin, "git", "show", "main:dvc.lock").stdout)
+    [on_main] = [out for out in lock["stages"]["train"]["outs"] if out["path"] == "models"]
+    other = models_listing(github, on_main["md5"])["model/model.skops"]
+    client = s3_client(github.s3_url)
+    forgery = client.get_object(Bucket=DVC_BUCKET, Key=remote_key(github, other))["Body"].read()
+    planted = remote_key(github, trained["model/model.skops"], PULL_REQUESTS)
+    client.put_object(Bucket=DVC_BUCKET, Key=planted, Body=forgery)
+    before = set(s3_keys(github.s3_url, DVC_BUCKET))
     versions_before = set(registry(github)["versions"])
 
     # when it is merged and main.yml runs for the push
     merged = land(github, "reviewed")
     result = run_on_main(github, "main.yml")
 
-    # then main restored that model instead of training one, and released it
+    # then main trained the merged commit itself, from its own runs, and released that model:
+    # neither the forgery nor the file the pull request's job pushed
     assert result.succeeded, failure_context(result)
-    assert "Train stage: restored" in result.log and RETRAINED not in result.log
+    assert "Train stage: ran" in result.log and RETRAINED in result.log
+    released_md5 = pushed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - before)
+    released = models_listing(github, released_md5)
     [version] = set(registry(github)["versions"]) - versions_before
-    model_files = {path.removeprefix("model/"): md5 for path, md5 in trained.items()
+    model_files = {path.removeprefix("model/"): md5 for path, md5 in released.items()
                    if path.startswith("model/")}  # fmt: skip
-    assert registered_files(github, version) == as_stored(model_files) != {}, "not reviewed"
+    registered = registered_files(github, version)
+    assert registered == as_stored(model_files) != {}, "not the model main trained"
+    assert registered["model.skops"] not in {other, trained["model/model.skops"]}
     [build] = [record for record in result.recorded("docker") if "tags" in record]
-    assert image_files(build, "models/") == trained, "the image serves another model"
+    assert image_files(build, "models/") == released, "the image serves another model"
+    # and the run's summary and the promotion say that main trained it, and which model it is
+    summary = result.summary("Reproduce and register the model")
+    assert summary.startswith("### Trained on main"), summary
+    assert f"the released model is this run's (models md5 {released_md5})" in summary
+    assert "which a release never reads" in summary
     [promotion] = open_promotions(github)
     assert promotion["title"] == f"Promote {MODEL} version {version} to production"
-    trained_row = next(
-        line for line in promotion["body"].splitlines() if line.startswith("| trained |")
-    )
-    assert trained_row.endswith("| in its pull request (restored from the run cache) |")
+    assert "⚠️ **Retrained on main**" in promotion["body"]
+    assert "| trained | retrained on main ⚠️ |" in promotion["body"]
     assert pull_request_of(github, merged) in promotion["body"]
 
 
-def reviewed_models(github: GitHub, pushed: set[str]) -> dict[str, str]:
-    """The `models` output a pull request's pipeline recorded, from the run-cache entry it
-    pushed (DVC's lock entry for the stage that ran): md5 of each file, by path in models/."""
+PULL_REQUESTS = "pull-requests"  # the folder of the remote that pull requests push to (pr.yml)
+
+
+def remote_prefix(github: GitHub, folder: str = "") -> str:
+    """The DVC remote's key prefix in the bucket, or that of its `folder`."""
     remote = github.dvc_remote.removeprefix(f"s3://{DVC_BUCKET}/")
+    return f"{remote}/{folder}" if folder else remote
+
+
+def pushed_models(github: GitHub, pushed: set[str], folder: str = "") -> str:
+    """The DVC hash of the `models` output a pipeline recorded in the run-cache entry it pushed
+    among `pushed` (DVC's lock entry for the train stage) to the remote or its `folder`: the
+    one entry the remote itself does not hold too (a run pushes every entry it has, the ones
+    it pulled from there included)."""
     client = s3_client(github.s3_url)
+    runs = f"{remote_prefix(github, folder)}/runs/"
+    mains = set(s3_keys(github.s3_url, DVC_BUCKET)) if folder else set()
     entries = [
         yaml.safe_load(client.get_object(Bucket=DVC_BUCKET, Key=key)["Body"].read())
         for key in sorted(pushed)
-        if key.startswith(f"{remote}/runs/")
+        if key.startswith(runs)
+        and key.replace(runs, f"{remote_prefix(github)}/runs/", 1) not in mains
     ]
     [models] = [out for entry in entries for out in entry["outs"] if out["path"] == "models"]
-    return models_listing(github, models["md5"])
+    return str(models["md5"])
 
 
-def models_listing(github: GitHub, digest: str) -> dict[str, str]:
+def models_listing(github: GitHub, digest: str, folder: str = "") -> dict[str, str]:
     """md5 of each file of the `models` directory whose DVC hash is `digest`, by path in it."""
-    listing = s3_client(github.s3_url).get_object(Bucket=DVC_BUCKET, Key=remote_key(github, digest))
+    key = remote_key(github, digest, folder)
+    listing = s3_client(github.s3_url).get_object(Bucket=DVC_BUCKET, Key=key)
     return {entry["relpath"]: entry["md5"] for entry in json.loads(listing["Body"].read())}
 
 
-def remote_key(github: GitHub, digest: str) -> str:
-    """Where the DVC remote keeps the object whose hash is `digest` (`<md5>` or `<md5>.dir`)."""
-    remote = github.dvc_remote.removeprefix(f"s3://{DVC_BUCKET}/")
-    return f"{remote}/files/md5/{digest[:2]}/{digest[2:]}"
+def remote_key(github: GitHub, digest: str, folder: str = "") -> str:
+    """Where the DVC remote (or its `folder`) keeps the object whose hash is `digest`."""
+    return f"{remote_prefix(github, folder)}/files/md5/{digest[:2]}/{digest[2:]}"
 
 
-def test_a_model_overwritten_in_the_remote_after_review_is_not_released(github: GitHub) -> None:
-    # given a pull request whose pipeline trained and pushed its model, and then someone with
-    # write access to the DVC remote overwrote the model file's object there with another
-    # model that loads and scores as well: the one main runs now
-    stored = set(s3_keys(github.s3_url, DVC_BUCKET))
-    propose(github, "overwritten", lambda clone: set_max_iter(clone, 90))
-    reviewed = run_pull_request(github, "overwritten", job="model")
-    assert reviewed.succeeded, failure_context(reviewed)
-    recorded = reviewed_models(github, set(s3_keys(github.s3_url, DVC_BUCKET)) - stored)
+def trained_on_main(github: GitHub, rounds: int) -> str:
+    """The `models` hash of the train-stage run-cache entry in the remote itself (main's runs)
+    whose parameters say `max_iter: rounds`."""
+    client = s3_client(github.s3_url)
+    runs = f"{remote_prefix(github)}/runs/"
+    found = set()
+    for key in s3_keys(github.s3_url, DVC_BUCKET):
+        if key.startswith(runs):
+            entry = yaml.safe_load(client.get_object(Bucket=DVC_BUCKET, Key=key)["Body"].read())
+            models = [out["md5"] for out in entry["outs"] if out["path"] == "models"]
+            if models and f"max_iter: {rounds}\n" in yaml.safe_dump(entry.get("params")):
+                found.update(models)
+    [digest] = found
+    return str(digest)
+
+
+def test_a_model_overwritten_in_the_remote_after_release_is_not_released(github: GitHub) -> None:
+    # given the model main's last release trained (the reviewed pull request's, 100 rounds)
+    # and pushed to the remote itself, and then someone with write access there (not a pull
+    # request's role, which cannot write there: test_aws_stack) overwrote its file's object
+    # with another model that loads and scores as well: the one main's dvc.lock names
+    recorded = models_listing(github, trained_on_main(github, 100))["model/model.skops"]
     lock = yaml.safe_load(run(github.origin, "git", "show", "main:dvc.lock").stdout)
     [on_main] = [out for out in lock["stages"]["train"]["outs"] if out["path"] == "models"]
     other = models_listing(github, on_main["md5"])["model/model.skops"]
+    assert other != recorded
     client = s3_client(github.s3_url)
     forgery = client.get_object(Bucket=DVC_BUCKET, Key=remote_key(github, other))["Body"].read()
-    reviewed_key = remote_key(github, recorded["model/model.skops"])
-    client.put_object(Bucket=DVC_BUCKET, Key=reviewed_key, Body=forgery)
+    client.put_object(Bucket=DVC_BUCKET, Key=remote_key(github, recorded), Body=forgery)
     versions_before = set(registry(github)["versions"])
 
-    # when it is merged and main.yml runs for the push
-    land(github, "overwritten")
+    # when a change that does not touch the model is merged and main.yml runs for the push
+    def document(clone: Path) -> None:
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + "\nA note after the release.\n")
+
+    merge(github, "after-the-release", document)
     result = run_on_main(github, "main.yml")
 
-    # then DVC restores the forged file without noticing, and the release stops before
-    # registering it, naming the file and both hashes
+    # then DVC restores the forged file from main's run cache without noticing, and the
+    # release stops before registering it, naming the file and both hashes
     assert "Train stage: restored" in result.log, "the test meant the restore to be fooled"
-    assert not result.succeeded, "a model that is not the reviewed one was released"
-    named = (
-        f"models/model/model.skops: md5 {other}, dvc.lock records {recorded['model/model.skops']}"
-    )
+    assert not result.succeeded, "a model that is not the one main trained was released"
+    named = f"models/model/model.skops: md5 {other}, dvc.lock records {recorded}"
     assert named in result.log, result.log[-3000:]
     assert set(registry(github)["versions"]) == versions_before
     assert not result.recorded("docker"), "an image was built for a refused model"

@@ -179,7 +179,8 @@ def test_the_proposal_says_where_the_model_was_trained_and_which_pull_request_re
     retrained = propose(client, name, better, "production", GATE, TOLERANCE, "production.yaml")
 
     assert f"| pull request | {url} (its comment is the model report) |" in reviewed.body
-    assert "| trained | in its pull request (restored from the run cache) |" in reviewed.body
+    restored = "| trained | by an earlier run on main (restored from main's run cache) |"
+    assert restored in reviewed.body
     staged = client.get_model_version(name, str(first)).creation_timestamp // 1000
     when = datetime.fromtimestamp(staged, UTC)
     assert f"| put on staging | {when:%Y-%m-%d %H:%M} UTC |" in reviewed.body

@@ -713,7 +713,7 @@ def register_command(
         str,
         typer.Option(
             help="What the release pipeline did with the train stage: `ran` means the model "
-            "was retrained there, not restored from the reviewed pull request's run."
+            "was trained there, not restored from an earlier run on main."
         ),
     ] = "",
     outputs: OutputsOption = None,

@@ -31,7 +31,7 @@ from {{ cookiecutter.package_name }}.tracking import run_url
 # What the release pipeline did with the train stage (run-pipeline's `training` output).
 TRAINED = {
     "ran": "retrained on main ⚠️",
-    "restored": "in its pull request (restored from the run cache)",
+    "restored": "by an earlier run on main (restored from main's run cache)",
     "skipped": "before this merge (nothing that feeds it changed)",
 }
 
@@ -166,9 +166,10 @@ def render(
     ]
     if candidate.training == "ran":
         parts.append(
-            "⚠️ **Retrained on main**: this model was not in the DVC run cache when its commit "
-            "was merged, so the release workflow trained it. It is not the model the pull "
-            "request's report reviewed; its numbers below are its own."
+            "⚠️ **Retrained on main**: this model was not in main's run cache when its commit "
+            "was merged, so the release workflow trained it from that commit (a release never "
+            "restores what a pull request's job pushed). It is not the file the pull request's "
+            "report was made from; its numbers below are its own."
         )
     if current is None:
         parts.append(f"Nothing runs in {alias} yet: this is the first promotion.")
