@@ -262,6 +262,9 @@ def test_the_outputs_are_the_repository_variables_the_workflows_read(deployed: D
     log_bucket = deployed.physical("InferenceLogBucket")
     assert variables["INFERENCE_LOG_URL"] == f"s3://{log_bucket}/inference"
     assert variables["FEEDBACK_URL"] == f"s3://{log_bucket}/feedback"
+    assert variables["IMAGE_REPOSITORY"] == deployed.outputs["ImageRepository"]
+    assert re.fullmatch(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/.+",
+                        variables["IMAGE_REPOSITORY"])  # fmt: skip
     # and the tracking server's settings come as comments, not variables
     artifacts = f"s3://{deployed.physical('MlflowArtifactsBucket')}"
     note = "# MlflowArtifactsDestination (Tracking server: MLFLOW_ARTIFACTS_DESTINATION)"

@@ -42,6 +42,7 @@ STAGING_BRANCH = "deploy/staging"
 # The jobs whose summaries the cases read, by the names the run's page shows.
 STAGING, PROPOSAL = "Deploy to staging", "Propose the promotion to production"
 PROMOTE = "Promote what production.yaml names"
+ECR = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{MODEL}"  # IMAGE_REPOSITORY, once set
 RETRAINED = "Retrained on main"  # main.yml's warning when the merged model was not in the cache
 DVC_BUCKET = "dvc"
 # The environments as the generated README sets them up: deployments from main only, the App's
@@ -138,10 +139,12 @@ def run_on_main(
     unset: str | None = None,
     again: bool = False,
     dispatch: bool = False,
+    variables: dict[str, str] | None = None,
 ) -> WorkflowRun:
     """Run `workflow` for the push that moved main since the last push run (`again`: that same
     push once more; `dispatch`: a workflow_dispatch on main), with the repository variable
-    `unset` missing. The push must start `workflow` and no other, as on GitHub."""
+    `unset` missing and `variables` added. The push must start `workflow` and no other, as on
+    GitHub."""
     github.runs += 1
     if not again:
         github.push = {
@@ -168,7 +171,8 @@ def run_on_main(
             }.items()
             if name != unset
         }
-        | ROLES,
+        | ROLES
+        | (variables or {}),
         environments=ENVIRONMENTS,
     )
     assert dispatch or result.started == [workflow], f"this push also starts {result.started}"
@@ -268,14 +272,16 @@ def environment_on(github: GitHub, revision: str, name: str = "production") -> d
     return dict(yaml.safe_load(shown.stdout))
 
 
-def assert_staging_runs(github: GitHub, merged: str, version: int, digest: str) -> None:
+def assert_staging_runs(
+    github: GitHub, merged: str, version: int, digest: str, image: str = f"ghcr.io/{REPOSITORY}"
+) -> None:
     """deploy/staging is one commit on `merged`, naming exactly `version` and its image."""
     assert head(github.origin, f"{STAGING_BRANCH}~1") == merged, "not one commit on the merge"
     changed = run(github.origin, "git", "diff", "--name-only", merged, STAGING_BRANCH).stdout
     assert changed.split() == ["environments/staging.yaml"]
     staged = environment_on(github, STAGING_BRANCH, "staging")
     assert staged["model"] == {"name": MODEL, "version": version}
-    assert staged["image"] == {"name": f"ghcr.io/{REPOSITORY}", "digest": digest}
+    assert staged["image"] == {"name": image, "digest": digest}
     on_main = environment_on(github, "main", "staging")
     assert on_main["model"]["version"] is None, "main got a bot commit"
 
@@ -370,13 +376,14 @@ def test_a_merge_registers_the_reviewed_model_and_opens_one_promotion(github: Gi
 
 
 def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
-    # given a merged pull request whose model nobody trained (no run cache for it)
+    # given a merged pull request whose model nobody trained (no run cache for it), and the
+    # team's ECR repository (deploy/aws/'s stack output) set as IMAGE_REPOSITORY since
     merged = merge(github, "more-rounds", lambda clone: set_max_iter(clone, 200))
     [before] = open_promotions(github)
     stored = set(s3_keys(github.s3_url, DVC_BUCKET))
 
     # when main.yml runs
-    result = run_on_main(github, "main.yml")
+    result = run_on_main(github, "main.yml", variables={"IMAGE_REPOSITORY": ECR})
 
     # then main trained it and said so, registered version 2, and updated the one promotion
     assert result.succeeded, failure_context(result)
@@ -389,6 +396,13 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     [build] = [record for record in result.recorded("docker") if "tags" in record]
     served = as_stored(image_files(build))
     assert served == registered_files(github, 2) != registered_files(github, 1)
+    # pushed to ECR, logged in there with the release role's credentials, not a password
+    assert build["tags"] == [f"{ECR}:{merged}"] and build["push"]
+    logins = [record for record in result.recorded("docker") if "login" in record]
+    assert logins == [{"login": ECR.split("/")[0], "with": "aws"}]
+    assert {"role": ROLES["AWS_RELEASE_ROLE_ARN"], "region": "us-east-1"} in result.recorded(
+        "aws-credentials"
+    )
     [after] = open_promotions(github)
     assert after["number"] == before["number"], "a second promotion pull request was opened"
     assert after["title"] == f"Promote {MODEL} version 2 to production"
@@ -398,9 +412,9 @@ def test_another_merge_updates_the_same_promotion(github: GitHub) -> None:
     assert ("PATCH", f"/repos/{REPOSITORY}/pulls/{after['number']}") in github.api.requests
     proposed = environment_on(github, PROMOTION_BRANCH)
     assert proposed["model"]["version"] == 2
-    assert proposed["image"]["name"] == f"ghcr.io/{REPOSITORY}"
+    assert proposed["image"]["name"] == ECR
     assert proposed["image"]["digest"] == state["versions"][2]["tags"]["image_digest"]
-    assert_staging_runs(github, merged, 2, state["versions"][2]["tags"]["image_digest"])
+    assert_staging_runs(github, merged, 2, state["versions"][2]["tags"]["image_digest"], ECR)
     assert head(github.origin, f"{PROMOTION_BRANCH}~1") == merged, "the branch stacked commits"
 
 
