@@ -65,6 +65,7 @@ COMMON_FILES = {
     "tests/test_drift.py",
     "tests/test_evaluate.py",
     "tests/test_fairness.py",
+    "tests/test_inference.py",
     "tests/test_integrity.py",
     "tests/test_monitor.py",
     "tests/test_pipeline.py",

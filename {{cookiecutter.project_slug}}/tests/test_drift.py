@@ -7,12 +7,17 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, RunCli, numeric_feature
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
 
 from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.drift import (
     BadBatchError,
     CheckedBatch,
@@ -24,6 +29,7 @@ from {{ cookiecutter.package_name }}.drift import (
     snapshot,
     write_outputs,
 )
+from {{ cookiecutter.package_name }}.serve import create_app
 from {{ cookiecutter.package_name }}.settings import load_params
 
 PARAMS = load_params(ROOT / "params.yaml").drift
@@ -202,6 +208,8 @@ def test_the_cli_exits_2_on_a_bad_batch_and_0_with_a_verdict(
     assert lines[6:] == [
         f"fingerprint={fingerprint(pd.read_csv(tmp_path / 'ok.csv'))}",
         f"model={load_params(ROOT / 'params.yaml').mlflow.model_name}",
+        "window=",  # a batch, not a window of the inference log
+        "until=",
     ]
 
 
@@ -290,3 +298,161 @@ def test_snapshotting_the_same_batch_again_adds_nothing(
     assert len(list((tmp_path / "data" / "batches").iterdir())) == 1
     assert not (tmp_path / "body.md").exists(), "a body for a pull request with nothing to add"
     assert outputs.read_text().splitlines()[0] == "added=false"
+
+
+REQUEST_RECORDS = 100  # records per request sent to the server
+
+
+def serve_traffic(trained: Path, log: Path, traffic: pd.DataFrame) -> list[str]:
+    """Send the traffic's features to the real server (the trained model, capture on into
+    `log`); the request ids, in order. Leaving the client shuts the server down, which writes
+    the log."""
+    capture = load_params(ROOT / "params.yaml").serve.capture.model_copy(update={"url": str(log)})
+    ids = []
+    with TestClient(create_app(trained / "models" / "model", capture=capture)) as client:
+        for start in range(0, len(traffic), REQUEST_RECORDS):
+            part = traffic[FEATURES].iloc[start : start + REQUEST_RECORDS]
+            records = json.loads(part.to_json(orient="records"))  # NaN -> null
+            response = client.post("/predict", json={"records": records})
+            assert response.status_code == 200, response.text
+            ids.append(response.json()["request_id"])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def served(
+    trained: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, pd.DataFrame, list[str]]]:
+    """Two inference logs the server wrote, outside the project: the sample's traffic as it is,
+    and shifted (the numeric feature with the most values, by two standard deviations)."""
+    sample = pd.read_csv(ROOT / "tests" / "data" / "sample.csv")
+    spread = {name: pd.to_numeric(sample[name], errors="coerce").dropna()
+              for name in contract.numeric_features()}  # fmt: skip
+    name = max(spread, key=lambda column: spread[column].nunique())
+    logs = {}
+    for case, shifts in (("same", {}), ("shifted", {name: 2 * float(spread[name].std())})):
+        traffic = make_batch(sample, len(sample), shifts, seed=1)
+        log = tmp_path_factory.mktemp(f"elsewhere-{case}") / "inference"
+        logs[case] = (log, traffic, serve_traffic(trained, log, traffic))
+    return logs
+
+
+def run_window(tmp_path: Path, *args: str | Path, **drift: Any) -> tuple[Result, dict[str, str]]:
+    """The CLI in `tmp_path` with params.yaml's drift section changed by `drift`; its OUTPUTS."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["drift"] |= drift
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    outputs = tmp_path / "outputs"
+    outputs.unlink(missing_ok=True)
+    argv = [str(arg) for arg in (*args, "--outputs", outputs, "--params", "params.yaml")]
+    result = CliRunner().invoke(app, argv)
+    written = outputs.read_text().splitlines() if outputs.exists() else []
+    return result, dict(line.split("=", 1) for line in written)
+
+
+@pytest.mark.parametrize("case", ["same", "shifted"])
+def test_the_drift_check_on_a_window_of_the_inference_log_finds_drift_when_the_traffic_shifted(
+    served: dict[str, tuple[Path, pd.DataFrame, list[str]]],
+    reference: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+) -> None:
+    # given the log the server wrote, found through INFERENCE_LOG_URL, and drift.window set
+    log, traffic, _ = served[case]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INFERENCE_LOG_URL", str(log))
+    reference.to_parquet(tmp_path / "reference.parquet")
+    one_column = 0.99 / len(FEATURES)  # one drifted column is dataset drift
+
+    result, outputs = run_window(tmp_path, "drift", "--reference", "reference.parquet",
+                                 window="1h", drift_share=one_column)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert outputs["verdict"] == ("drift" if case == "shifted" else "no-drift"), result.output
+    assert outputs["window"] == "1h" and datetime.fromisoformat(outputs["until"]).tzinfo
+    summary = (tmp_path / "reports" / "drift" / "drift.md").read_text()
+    files = len(list(log.glob("*.parquet")))
+    assert f"Inference log {log}, the last 1h: {len(traffic):,} records in {files} files (" in (
+        summary
+    ), summary
+
+
+def test_a_drifted_window_is_snapshotted_as_its_labelled_records(
+    served: dict[str, tuple[Path, pd.DataFrame, list[str]]],
+    reference: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a window judged, and labels for the first request's records only
+    log, traffic, ids = served["shifted"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INFERENCE_LOG_URL", str(log))
+    reference.to_parquet(tmp_path / "reference.parquet")
+    _, judged = run_window(tmp_path, "drift", "--window", "2h", "--reference", "reference.parquet")
+    window = ("--window", judged["window"], "--until", judged["until"])
+    empty, nothing = run_window(
+        tmp_path, "snapshot", *window, "--fingerprint", judged["fingerprint"]
+    )
+    labels = traffic[contract.target()].head(REQUEST_RECORDS).rename("label").to_frame()
+    labels = labels.assign(request_id=ids[0], record=range(len(labels)), time="2026-12-06")
+    (tmp_path / "data" / "feedback").mkdir(parents=True)
+    labels.to_csv(tmp_path / "data" / "feedback" / "labels.csv", index=False)
+
+    # when the window is snapshotted, with the check's fingerprint
+    result, outputs = run_window(tmp_path, "snapshot", *window, "--fingerprint",
+                                 judged["fingerprint"], "--body", "body.md")  # fmt: skip
+
+    # then nothing was kept without labels, and with them the labelled records are the batch
+    assert empty.exit_code == 0 and nothing == {"added": "false", "file": ""}, empty.output
+    assert "no record of the window has a label yet" in empty.output
+    assert result.exit_code == 0 and outputs["added"] == "true", result.output
+    kept = pd.read_csv(outputs["file"])
+    expected = traffic.head(REQUEST_RECORDS)[list(contract.columns())].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
+    body = (tmp_path / "body.md").read_text()
+    left_out = len(traffic) - REQUEST_RECORDS
+    assert f"{left_out:,} records without a label yet were left out" in body, body
+    assert f"found drift in the inference log {log}, the last 2h" in body
+
+
+def test_a_window_snapshot_refuses_other_rows_than_the_check_judged(
+    served: dict[str, tuple[Path, pd.DataFrame, list[str]]],
+    reference: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log, _, _ = served["same"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INFERENCE_LOG_URL", str(log))
+    reference.to_parquet(tmp_path / "reference.parquet")
+    _, judged = run_window(tmp_path, "drift", "--window", "1h", "--reference", "reference.parquet")
+
+    # the same end, a window that starts later: not the window the check judged
+    result, _ = run_window(tmp_path, "snapshot", "--window", "1m", "--until",
+                           judged["until"], "--fingerprint", judged["fingerprint"])  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    assert "changed since the drift check judged it" in result.output
+
+
+def test_a_window_with_bad_inputs_is_a_bad_batch(
+    reference: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a log with no record in the window: nothing to judge
+    from {{ cookiecutter.package_name }}.inference import log_schema
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inference").mkdir()
+    pq_path = tmp_path / "inference" / "20200101T000000000000Z-old.parquet"
+    log_schema().empty_table().to_pandas().to_parquet(pq_path)
+    monkeypatch.setenv("INFERENCE_LOG_URL", str(tmp_path / "inference"))
+    reference.to_parquet(tmp_path / "reference.parquet")
+
+    result, outputs = run_window(tmp_path, "drift", "--window", "1h", "--reference",
+                                 "reference.parquet")  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert outputs["verdict"] == "bad-batch"
+    summary = (tmp_path / "reports" / "drift" / "drift.md").read_text()
+    assert "no record was answered in the window" in summary

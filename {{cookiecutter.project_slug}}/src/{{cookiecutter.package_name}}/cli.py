@@ -15,11 +15,14 @@ import typer
 from {{ cookiecutter.package_name }}.settings import DEFAULT_PARAMS, Params, load_params
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from {{ cookiecutter.package_name }}.compare import Paired
     from {{ cookiecutter.package_name }}.drift import DriftResult
     from {{ cookiecutter.package_name }}.fairness import Segment
+    from {{ cookiecutter.package_name }}.inference import Window
 
 app = typer.Typer(
     help="{{ cookiecutter.project_slug }}: prepare, validate, train and evaluate the model.",
@@ -386,12 +389,63 @@ def _data_drift(
 
 BAD_BATCH = 2  # `drift`'s exit status for a batch that cannot be judged
 
+WindowOption = Annotated[
+    str | None,
+    typer.Option(help="The inference log's last WINDOW (24h) instead of a batch (drift.window)."),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Window:
+    """A window of the inference log, its end decided once."""
+
+    span: str  # as written: 24h
+    since: "datetime"
+    until: "datetime"
+    url: str
+
+
+def _window(
+    params: Params, batch: str | None, window: str | None, until: str | None = None
+) -> _Window | None:
+    """The window to read (--window, else drift.window unless --batch), or None: a batch."""
+    import os
+    from datetime import UTC, datetime
+
+    from {{ cookiecutter.package_name }}.settings import ParamsError, duration
+
+    if batch is not None and window is not None:
+        raise ParamsError("give --batch or --window, not both")
+    span = window or (None if batch is not None else params.drift.window)
+    if span is None:
+        return None
+    end = datetime.now(UTC)
+    if until is not None:
+        try:
+            end = datetime.fromisoformat(until)
+        except ValueError:
+            raise ParamsError(f"--until {until!r} is not an ISO 8601 time") from None
+        if end.tzinfo is None:
+            raise ParamsError(f"--until {until!r} has no time zone (2026-12-06T06:17:00+00:00)")
+    # an empty variable counts as unset: a workflow passes a `vars.X` nobody set as ""
+    environ = {name: value for name, value in os.environ.items() if value}
+    url = params.serve.capture.from_environment(environ).url
+    return _Window(span, end - duration(span), end, url)
+
+
+def _describe(window: _Window, rows: int, files: int) -> str:
+    return (
+        f"inference log {window.url}, the last {window.span}: {rows:,} records in {files} files "
+        f"({window.since:%Y-%m-%d %H:%M:%S} to {window.until:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+
 
 @app.command("drift")
 def drift_command(
     batch: Annotated[
         str | None, typer.Option(help="Batch to check: a path, glob or URL (params: drift.batch).")
     ] = None,
+    window: WindowOption = None,
     reference: Annotated[
         Path, typer.Option(help="What normal looks like: the training reference split.")
     ] = Path("data/prepared/reference.parquet"),
@@ -405,21 +459,38 @@ def drift_command(
     outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Check a production batch for drift against the training reference (Evidently).
+    """Check a production batch, or a window of the inference log, for drift against the
+    training reference (Evidently).
 
     Exit status 0 with a verdict either way (drift or none, in the summary and OUTPUTS), 2 when
     the batch cannot be judged: it breaks the data contract or is missing. OUTPUTS also gets the
-    batch's fingerprint, which `snapshot` checks, and the model's name.
+    batch's fingerprint, which `snapshot` checks, the model's name, and for a window its end
+    (`until`), from which `snapshot` reads the same window.
     """
-    from {{ cookiecutter.package_name }} import data, drift, validate
+    from {{ cookiecutter.package_name }} import data, drift, inference, validate
 
     params = load_params(params_file)
+    span = _window(params, batch, window)
     source = batch or params.drift.batch
     try:
-        frame = drift.read_batch(source)
-        current = drift.check_batch(
-            frame, params.validate_.max_examples, params.drift.sample_rows, params.drift.seed
-        )
+        if span is None:
+            frame = drift.read_batch(source)
+            current = drift.check_batch(
+                frame, params.validate_.max_examples, params.drift.sample_rows, params.drift.seed
+            )
+            found = drift.fingerprint(frame)
+        else:
+            source = f"inference log {span.url}, the last {span.span}"
+            log = inference.read_window(
+                span.url, span.since, span.until, columns=["time", "input"],
+                sample_rows=params.drift.sample_rows, seed=params.drift.seed, fixed=True,
+            )  # fmt: skip
+            source = _describe(span, log.rows or len(log), log.files)
+            if not len(log):
+                raise drift.BadBatchError("no record was answered in the window")
+            checked = drift.check_batch(log.features, params.validate_.max_examples, target=False)
+            current = dataclasses.replace(checked, rows=log.rows or len(log))
+            found = inference.fingerprint(log, span.since, span.until)
     except (OSError, ValueError) as error:  # BadBatchError is a ValueError, as are parse errors
         typer.echo(f"Bad batch, not checked for drift: {source}: {error}", err=True)
         bad = error if isinstance(error, drift.BadBatchError) else drift.BadBatchError(str(error))
@@ -429,7 +500,8 @@ def drift_command(
         _write_outputs(outputs, verdict="bad-batch", drifted="false", summary=markdown.as_posix())
         raise typer.Exit(code=BAD_BATCH) from None
     verdict, snapshot = drift.decide(data.read_split(reference), current, params.drift)
-    markdown = drift.write_outputs(verdict, snapshot, source, out_dir, plots_link)
+    described = source if span is not None else None
+    markdown = drift.write_outputs(verdict, snapshot, source, out_dir, plots_link, described)
     typer.echo(markdown.read_text(encoding="utf-8"))
     typer.echo(f"Drift report in {out_dir}/ (drift.html, drift.json, drift.md)", err=True)
     _write_outputs(
@@ -437,8 +509,10 @@ def drift_command(
         verdict="drift" if verdict.drifted else "no-drift",
         drifted=str(verdict.drifted).lower(),
         summary=markdown.as_posix(),
-        fingerprint=drift.fingerprint(frame),
+        fingerprint=found,
         model=params.mlflow.model_name,
+        window=span.span if span else "",
+        until=span.until.isoformat() if span else "",
     )
 
 
@@ -446,6 +520,11 @@ def drift_command(
 def snapshot_command(
     batch: Annotated[
         str | None, typer.Option(help="Batch to keep: a path, glob or URL (params: drift.batch).")
+    ] = None,
+    window: WindowOption = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="The window's end, as `drift` wrote it to OUTPUTS (default: now)."),
     ] = None,
     batches_dir: Annotated[
         Path, typer.Option(help="Where snapshotted batches live (tracked by DVC).")
@@ -466,29 +545,44 @@ def snapshot_command(
 ) -> None:
     """Keep a drifted batch in data/batches/ (then `dvc add` it) so the next training uses it.
 
-    A batch already there is not added again. Exit status 2 for a batch that breaks the
-    contract, 1 if it is not the batch `drift` judged.
+    A window of the inference log becomes a batch of its records that have a label
+    (monitor.feedback); with none labelled, nothing is kept. A batch already there is not added
+    again. Exit status 2 for a batch that breaks the contract, 1 if it is not the batch `drift`
+    judged.
     """
-    from {{ cookiecutter.package_name }} import drift, validate
+    from {{ cookiecutter.package_name }} import drift, inference, validate
 
     params = load_params(params_file)
+    span = _window(params, batch, window, until)
     source = batch or params.drift.batch
+    left_out, log = 0, None
     try:
-        frame = drift.read_batch(source)
+        if span is None:
+            frame = drift.read_batch(source)
+            found = drift.fingerprint(frame)
+        else:
+            log = inference.read_window(span.url, span.since, span.until, fixed=True)
+            source = _describe(span, len(log), log.files)
+            found = inference.fingerprint(log, span.since, span.until)
+        if fingerprint is not None and found != fingerprint:
+            typer.echo(
+                f"{source} changed since the drift check judged it (fingerprint {found[:12]}, "
+                f"expected {fingerprint[:12]}): nothing snapshotted; run the check again.",
+                err=True,
+            )
+            raise typer.Exit(code=1)
+        if log is not None:
+            frame, left_out = _labelled_rows(log, params.monitor.feedback)
         drift.check_batch(frame, params.validate_.max_examples)
+    except drift.NothingLabelledError as error:
+        typer.echo(f"Nothing snapshotted: {source}: {error}; no pull request.")
+        _write_outputs(outputs, added="false", file="")
+        return
     except (OSError, ValueError) as error:
         typer.echo(f"Bad batch, not snapshotted: {source}: {error}", err=True)
         if isinstance(error, drift.BadBatchError) and error.result is not None:
             typer.echo(validate.render_markdown(error.result, source), err=True)
         raise typer.Exit(code=BAD_BATCH) from None
-    found = drift.fingerprint(frame)
-    if fingerprint is not None and found != fingerprint:
-        typer.echo(
-            f"{source} changed since the drift check judged it (fingerprint {found[:12]}, "
-            f"expected {fingerprint[:12]}): nothing snapshotted; run the check again.",
-            err=True,
-        )
-        raise typer.Exit(code=1)
     carried: list[str] = []
     if carry_over:
         from {{ cookiecutter.package_name }} import revisions  # DVC and git: only when asked
@@ -500,16 +594,38 @@ def snapshot_command(
             typer.echo(f"No {carry_over}: no open retraining branch to carry batches over from")
     kept = drift.snapshot(frame, batches_dir, found)
     if kept.added:
-        typer.echo(f"Snapshotted {kept.rows:,} rows of {source} as {kept.path}")
+        unlabelled = f" ({left_out:,} records without a label left out)" if left_out else ""
+        typer.echo(f"Snapshotted {kept.rows:,} rows of {source} as {kept.path}{unlabelled}")
     elif kept.path.name in carried:
         typer.echo(f"{source} is already proposed on {carry_over} as {kept.path}: nothing to add")
     else:
         typer.echo(f"{source} is already in the training data as {kept.path}: nothing to add")
     if body is not None and kept.added:
         summary = drift_summary.read_text(encoding="utf-8") if drift_summary else ""
-        text = drift.render_retraining_body(kept, carried, params.prepare.new_data, summary)
+        text = drift.render_retraining_body(
+            kept, carried, params.prepare.new_data, summary,
+            window=source if span is not None else None, left_out=left_out,
+        )  # fmt: skip
         body.write_text(text, encoding="utf-8")
     _write_outputs(outputs, added=str(kept.added).lower(), file=kept.path.as_posix())
+
+
+def _labelled_rows(log: "Window", feedback: str) -> tuple["pd.DataFrame", int]:
+    """The window's records that have a label, as a batch (the target filled from the labels),
+    and how many were left out for want of one; NothingLabelledError when none has."""
+    from {{ cookiecutter.package_name }} import contract, drift, inference
+
+    try:
+        labels = inference.labelled(log, inference.read_feedback(feedback)).labels
+    except inference.NoFeedbackError:
+        labels = None
+    if labels is None or not labels.notna().any():
+        raise drift.NothingLabelledError(
+            f"no record of the window has a label yet ({feedback}, monitor.feedback)"
+        )
+    keep = labels.notna().to_numpy()
+    frame = log.features.assign(**{contract.target(): labels})[keep]
+    return frame[list(contract.columns())].reset_index(drop=True), int((~keep).sum())
 
 
 @app.command("make-batch")

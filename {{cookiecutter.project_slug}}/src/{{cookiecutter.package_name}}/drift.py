@@ -42,6 +42,10 @@ class BadBatchError(ValueError):
         self.result = result
 
 
+class NothingLabelledError(ValueError):
+    """A window of the inference log has no labelled record: nothing to train on."""
+
+
 @dataclass(frozen=True)
 class ColumnDrift:
     column: str
@@ -96,9 +100,14 @@ class CheckedBatch:
 
 
 def check_batch(
-    batch: pd.DataFrame, max_examples: int = 5, sample_rows: int | None = None, seed: int = 0
+    batch: pd.DataFrame,
+    max_examples: int = 5,
+    sample_rows: int | None = None,
+    seed: int = 0,
+    target: bool = True,
 ) -> CheckedBatch:
     """The batch coerced to the contract's types; BadBatchError if it breaks the contract.
+    With `target=False`, the features only (the inference log's inputs carry no target).
 
     With `sample_rows` and a larger batch, the column checks (every column there, none empty)
     run on the whole batch and the row checks (types, ranges, categories) on the uniform sample
@@ -106,11 +115,13 @@ def check_batch(
     """
     judged = batch
     if sample_rows is not None and len(batch) > sample_rows:
-        _check_columns(batch)
+        _check_columns(batch, target)
         _check_not_empty(batch)
         judged = sample(batch, sample_rows, seed)
     try:
-        checked = validate.validated(judged)  # one lazy pass: every problem, or the typed frame
+        checked = (validate.validated if target else validate.validated_features)(
+            judged
+        )  # one lazy pass: every problem, or the typed frame
     except pa.errors.SchemaErrors as errors:
         failures = validate.summarize(errors.failure_cases, max_examples)
         broken = sorted({failure.column for failure in failures})
@@ -122,8 +133,8 @@ def check_batch(
     return CheckedBatch(checked, len(batch))
 
 
-def _check_columns(batch: pd.DataFrame) -> None:
-    expected = list(columns())
+def _check_columns(batch: pd.DataFrame, target: bool = True) -> None:
+    expected = list(columns()) if target else feature_columns()
     missing = [column for column in expected if column not in batch.columns]
     unexpected = [column for column in batch.columns if column not in expected]
     if missing or unexpected:
@@ -259,11 +270,13 @@ def write_outputs(
     source: str,
     out_dir: Path,
     plots_link: str | None = None,
+    described: str | None = None,
 ) -> Path:
     """drift.html (Evidently), drift.json, drift.md and its plot; returns the Markdown's path.
 
     With `plots_link`, the Markdown links there for the plot rather than showing it (a job
-    summary or pull-request body cannot show a local image).
+    summary or pull-request body cannot show a local image). `described`: what was checked, in
+    words, instead of `Batch <source>: N rows` (a window of the inference log).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "drift.html"))
@@ -271,7 +284,8 @@ def write_outputs(
     (out_dir / "drift.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     plot = plot_columns(result, out_dir / "drift.png")
     markdown = out_dir / "drift.md"
-    markdown.write_text(render_markdown(result, source, plot.name, plots_link), encoding="utf-8")
+    text = render_markdown(result, source, plot.name, plots_link, described)
+    markdown.write_text(text, encoding="utf-8")
     return markdown
 
 
@@ -281,7 +295,8 @@ def write_bad_batch(error: BadBatchError, source: str, out_dir: Path) -> Path:
     lines = [
         "## Data drift: bad batch, not checked ❌",
         "",
-        f"Batch `{source}`: {error}. A batch that breaks the data contract is never judged for "
+        f"{_capital(source) if _is_window(source) else f'Batch `{source}`'}: {error}. "
+        "A batch that breaks the data contract is never judged for "
         "drift; fix the feed (or the contract in `schema.py`) and run the check again.",
     ]
     if error.result is not None:
@@ -292,7 +307,11 @@ def write_bad_batch(error: BadBatchError, source: str, out_dir: Path) -> Path:
 
 
 def render_markdown(
-    result: DriftResult, source: str, plot: str | None = None, plots_link: str | None = None
+    result: DriftResult,
+    source: str,
+    plot: str | None = None,
+    plots_link: str | None = None,
+    described: str | None = None,
 ) -> str:
     verdict = "**Drift detected**" if result.drifted else "**No drift**"
     reference, current = result.reference_rows, result.current_rows
@@ -301,7 +320,8 @@ def render_markdown(
         "",
         f"{result.drifted_columns} of {len(result.columns)} columns drifted "
         f"({result.share:.0%}; the dataset drifts at {result.drift_share:.0%}). "
-        f"Batch `{source}`: {current:,} rows, against {reference:,} reference rows.",
+        f"{_capital(described) if described else f'Batch `{source}`: {current:,} rows'}, "
+        f"against {reference:,} reference rows.",
     ]
     if result.checked_rows != (reference, current):
         lines += [
@@ -329,6 +349,14 @@ def render_markdown(
     elif plot:
         lines += ["", f"![Drift strength of the most drifted columns]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _is_window(source: str) -> bool:
+    return source.startswith("inference log ")
 
 
 def plot_columns(result: DriftResult, path: Path) -> Path:
@@ -381,15 +409,25 @@ def render_retraining_body(
     carried_over: list[str],
     new_data: str,
     drift_summary: str,
+    window: str | None = None,
+    left_out: int = 0,
 ) -> str:
-    """The retraining pull request's description: what data it adds, then the drift summary."""
+    """The retraining pull request's description: what data it adds, then the drift summary.
+    `window`: the inference log's window described, whose labelled records are the batch."""
+    checked = f"the {window}" if window else "the newest production batch"
     lines = [
         "## Retrain on drifted production data",
         "",
-        "The scheduled drift check (`drift.yml`) found drift in the newest production batch. "
+        f"The scheduled drift check (`drift.yml`) found drift in {checked}. "
         f"This pull request adds it to the training data as `{added.path.as_posix()}` "
         f"({added.rows:,} rows, tracked by DVC in `data/batches.dvc`).",
     ]
+    if window:
+        lines += [
+            "",
+            f"Its rows are the window's records with a label (`monitor.feedback`, the target "
+            f"filled from the labels); {left_out:,} records without a label yet were left out.",
+        ]
     if carried_over:
         kept = ", ".join(f"`{name}`" for name in carried_over)
         lines += [

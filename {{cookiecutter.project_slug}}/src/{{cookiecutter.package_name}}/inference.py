@@ -10,16 +10,27 @@ label was known, ISO 8601). A record labelled twice takes its latest label: a co
 A file's name starts with the time it closed, and none of its rows is younger than that, so a
 window's start skips every file closed before it without opening it; the rows of the files left
 are filtered by their own time. pyarrow reads the files (any fsspec store: a folder, s3://).
+
+A fixed window (`fixed=True`) reads only the files closed before its end: rows still waiting in
+the server's open file when the window was decided never join it later, so the same window read
+again is the same rows (the drift check and its snapshot agree). A large window can be read
+with only some of the log's columns, and sampled file by file (`sample_rows`): memory stays
+bounded by one file and the sample, whatever the window's size.
 """
 
+import hashlib
+import json
+import math
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from {{ cookiecutter.package_name }} import contract
 
@@ -65,6 +76,10 @@ class LogError(ValueError):
     other columns, labels the contract does not allow)."""
 
 
+class NoFeedbackError(LogError):
+    """No feedback file at all: no label has arrived yet."""
+
+
 @dataclass(frozen=True)
 class Window:
     """The records answered in a window, index for index across its frames: `records` (request
@@ -77,14 +92,16 @@ class Window:
     answers: pd.DataFrame
     files: int  # the files read
     labels: pd.Series | None = None  # with feedback: each record's true target (NA: none yet)
+    rows: int | None = None  # records in the window before sampling (None: not sampled)
+    paths: tuple[str, ...] = ()  # the files read, oldest first
 
     def __len__(self) -> int:
         return len(self.records)
 
 
-def log_files(url: str, since: datetime | None = None) -> list[str]:
+def log_files(url: str, since: datetime | None = None, until: datetime | None = None) -> list[str]:
     """The log's closed files (not the ones being written), oldest first; with `since`, only
-    those that can hold a row answered from then on."""
+    those that can hold a row answered from then on; with `until`, only those closed before."""
     fs, root = fsspec.core.url_to_fs(url)
     if not fs.exists(root):
         return []
@@ -94,6 +111,8 @@ def log_files(url: str, since: datetime | None = None) -> list[str]:
         if name.startswith(".") or not name.endswith(".parquet"):
             continue  # a file capture.py is still writing, or not the log's
         if since is not None and _closed(name) < since:
+            continue
+        if until is not None and _closed(name) >= until:
             continue
         found.append(fs.unstrip_protocol(path) if "://" in url else path)
     return found
@@ -106,41 +125,96 @@ def _closed(name: str) -> datetime:
         return datetime.max.replace(tzinfo=UTC)  # not named by capture.py: read it, filter rows
 
 
-def read_window(url: str, since: datetime | None = None, until: datetime | None = None) -> Window:
+def read_window(
+    url: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    columns: Collection[str] | None = None,
+    sample_rows: int | None = None,
+    seed: int = 0,
+    fixed: bool = False,
+) -> Window:
     """Every record answered in [since, until) (open ends: all of them); LogError when the log
-    holds no file at all."""
-    paths = log_files(url, since)
+    holds no file at all, or a file that is not in the log's format.
+
+    `columns`: the log's top-level columns to read (`time` always; the others' frames come back
+    without theirs). `sample_rows`: at most about this many records, drawn uniformly file by
+    file with `seed`; `rows` says how many the window held. `fixed`: only files closed before
+    `until`, so that reading the window again gives the same rows.
+    """
+    paths = log_files(url, since, until if fixed else None)
     if not paths and not log_files(url):
         raise LogError(f"no inference log at {url}")
-    fs, _ = fsspec.core.url_to_fs(url)
-    stored = [fsspec.core.url_to_fs(path)[1] for path in paths]
     schema = log_schema()
-    table = ds.dataset(stored, schema=schema, filesystem=fs)
-    for fragment in table.get_fragments():  # a file of other columns would read as nulls
-        if not fragment.physical_schema.equals(schema):
-            raise LogError(f"{fragment.path} is not in this contract's inference log format")
-    moment = pc.field("time")
-    condition = None
+    wanted = [name for name in schema.names if columns is None or name in {*columns, "time"}]
+    fs, _ = fsspec.core.url_to_fs(url)
+    files = [(path, _open(fs, path)) for path in paths]
+    for path, file in files:  # a file of other columns would read as nulls
+        if not file.schema_arrow.equals(schema):
+            raise LogError(f"{path} is not in this contract's inference log format")
+    stored = sum(file.metadata.num_rows for _, file in files)
+    random = np.random.default_rng(seed)
+    tables, rows = [], 0
+    for _, file in files:
+        table = file.read(columns=wanted)
+        table = _in_window(table, since, until)
+        rows += table.num_rows
+        if sample_rows is not None and stored > sample_rows:
+            # each file's share of the sample follows its share of the stored rows
+            share = math.ceil(sample_rows * file.metadata.num_rows / stored)
+            if table.num_rows > share:
+                picked = np.sort(random.choice(table.num_rows, share, replace=False))
+                table = table.take(pa.array(picked))
+        tables.append(table)
+    table = pa.concat_tables(tables) if tables else schema.empty_table().select(wanted)
+    sampled = sample_rows is not None and rows > table.num_rows
+    window = _window(table, len(paths))
+    return replace(window, rows=rows if sampled else None, paths=tuple(paths))
+
+
+def _open(fs: fsspec.AbstractFileSystem, path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(fsspec.core.url_to_fs(path)[1], filesystem=fs)
+    except pa.ArrowException as error:
+        raise LogError(f"{path} is not a Parquet file: {error}") from None
+
+
+def _in_window(table: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
+    kind = pa.timestamp("us", tz="UTC")
     if since is not None:
-        condition = moment >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+        table = table.filter(pc.greater_equal(table["time"], pa.scalar(since, kind)))
     if until is not None:
-        before = moment < pa.scalar(until, pa.timestamp("us", tz="UTC"))
-        condition = before if condition is None else condition & before
-    return _window(table.to_table(filter=condition), len(paths))
+        table = table.filter(pc.less(table["time"], pa.scalar(until, kind)))
+    return table
+
+
+def fingerprint(window: Window, since: datetime | None, until: datetime | None) -> str:
+    """The window's identity: its bounds, the files it read and how many records it held. A
+    closed file is never written again (its name is its close time and a random part), so
+    the same fingerprint means the same rows."""
+    names = [path.rsplit("/", 1)[-1] for path in window.paths]
+    bounds = [moment.isoformat() if moment else None for moment in (since, until)]
+    rows = window.rows if window.rows is not None else len(window)
+    return hashlib.sha256(json.dumps([bounds, names, rows]).encode()).hexdigest()
 
 
 def _window(table: pa.Table, files: int) -> Window:
     frame = table.flatten().flatten().to_pandas()
-    features = frame[[f"input.{name}" for name in contract.feature_columns()]]
+    inputs = [f"input.{name}" for name in contract.feature_columns()]
+    read = "input" in table.column_names
+    features = frame[inputs] if read else pd.DataFrame(index=frame.index, columns=inputs)
     answers = pd.DataFrame(index=frame.index)
-    if contract.is_classification():
+    if "output" not in table.column_names:
+        pass  # not read
+    elif contract.is_classification():
         answers["predicted"] = frame["output.label"]
         for label in contract.labels():
             answers[label] = frame[f"output.probabilities.{label}"]
     else:
         answers["predicted"] = frame["output.prediction"]
     return Window(
-        records=frame[RECORD_COLUMNS],
+        records=frame[[name for name in RECORD_COLUMNS if name in frame.columns]],
         features=features.set_axis(contract.feature_columns(), axis="columns"),
         answers=answers,
         files=files,
@@ -166,7 +240,7 @@ def read_feedback(url: str) -> pd.DataFrame:
         frames.append(_feedback_frame(frame, path))
     if not frames:
         expected = ", ".join(FEEDBACK_COLUMNS)
-        raise LogError(f"no feedback at {url} (CSV or Parquet files of {expected})")
+        raise NoFeedbackError(f"no feedback at {url} (CSV or Parquet files of {expected})")
     feedback = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable")
     return feedback.drop_duplicates(["request_id", "record"], keep="last").reset_index(drop=True)
 

@@ -181,6 +181,13 @@ def validated(frame: pd.DataFrame) -> ContractFrame:
     return Contract.validate(frame, lazy=True)
 
 
+def validated_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The features coerced to the contract's types, as `validated`: what a service is asked
+    (the inference log) carries no target."""
+    features = Contract.to_schema().remove_columns([contract.target()])
+    return features.validate(frame, lazy=True)
+
+
 _PLAIN = {
     "column_in_schema": "unexpected column: not in the contract",
     "column_in_dataframe": "missing column",
