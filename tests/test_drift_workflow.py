@@ -6,7 +6,8 @@ model (data and run cache in the DVC remote beside it) and reads its production 
 folder outside the repository (`drift.batch` in params.yaml), and the GitHub API stand-in backed
 by that repository, so the retraining branch and its commits are real git. The tests run in
 order, as one repository's story: each drops a batch where production writes it and runs the
-scheduled workflow.
+scheduled workflow. The last sets `drift.window`: the served model's inference log, in a folder
+outside the repository named by the variable INFERENCE_LOG_URL, with labels arriving later.
 """
 
 import csv
@@ -40,7 +41,8 @@ BATCHES = "data/batches"
 RELEASE = Environment(
     branches=("main",), secrets={"RELEASE_APP_PRIVATE_KEY": "standin-private-key"}
 )
-CHECK, RETRAIN = "Check the newest batch for drift", "Open or update the retraining pull request"
+CHECK = "Check the newest batch or window for drift"
+RETRAIN = "Open or update the retraining pull request"
 DRIFTING = ("age=15", "hours_per_week=12", "education_num=3")  # 3 of 13 columns: past 20%
 
 
@@ -87,8 +89,8 @@ def write_batch(github: GitHub, *shifts: str, seed: int, drop: str | None = None
     return batch
 
 
-def run_drift(github: GitHub) -> WorkflowRun:
-    """Run drift.yml for its schedule, on main."""
+def run_drift(github: GitHub, **variables: str) -> WorkflowRun:
+    """Run drift.yml for its schedule, on main, with these repository variables added."""
     github.runs += 1
     event = {"schedule": "17 6 * * *", "repository": {"full_name": REPOSITORY}}
     return run_workflow(
@@ -102,7 +104,8 @@ def run_drift(github: GitHub) -> WorkflowRun:
             "DVC_REMOTE_URL": str(github.dvc_remote),
             "RELEASE_APP_CLIENT_ID": APP_CLIENT_ID,
         }
-        | ROLES,
+        | ROLES
+        | variables,
         environments={"release": RELEASE},
     )
 
@@ -294,3 +297,74 @@ def test_the_retraining_branch_retrains_and_reports_against_main(github: GitHub)
     new_rows = facts["new_rows"]
     assert new_rows is not None and 0.9 * added_to_test <= new_rows["rows"] <= added_to_test
     assert f"**On the {new_rows['rows']:,} test rows that are new**" in comment
+
+
+# Serves a batch's records to the real server (the trained model, the inference log on), 100 a
+# request, and labels the first LABELLED of them as feedback files do, from the batch's target.
+SERVE_AND_LABEL = """
+import json, sys
+import pandas as pd
+from fastapi.testclient import TestClient
+from income_classifier import contract
+from income_classifier.serve import create_app
+from income_classifier.settings import load_params
+
+batch, log, feedback, labelled = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+frame = pd.read_csv(batch)
+capture = load_params().serve.capture.model_copy(update={"url": log})
+labels = []
+with TestClient(create_app(capture=capture)) as client:
+    for start in range(0, len(frame), 100):
+        part = frame.iloc[start : start + 100]
+        records = json.loads(part[contract.feature_columns()].to_json(orient="records"))
+        answer = client.post("/predict", json={"records": records}).json()
+        for record, label in enumerate(part[contract.target()]):
+            labels.append({"request_id": answer["request_id"], "record": record,
+                           "label": label, "time": "2026-12-06T12:00:00Z"})
+pd.DataFrame(labels[:labelled]).to_csv(feedback, index=False)
+"""
+LABELLED = 500
+
+
+def test_a_drifted_window_of_the_inference_log_proposes_its_labelled_records(
+    github: GitHub,
+) -> None:
+    # given main checking the last hour of the inference log, which production writes to a
+    # folder outside the repository (INFERENCE_LOG_URL), with labels for some records
+    log, feedback = github.scratch / "inference", github.scratch / "feedback"
+    feedback.mkdir()
+    params_file = github.origin / "params.yaml"
+    params = params_file.read_text()
+    assert "  window: null\n" in params and "  feedback: data/feedback" in params
+    params = params.replace("  window: null\n", "  window: 1h\n", 1)
+    params_file.write_text(params.replace("  feedback: data/feedback", f"  feedback: {feedback}"))
+    git(github, "commit", "--quiet", "--all", "--message", "Check the inference log for drift")
+    before = [pull["number"] for pull in retraining_pulls(github)]  # the story's, if it ran
+    proposed = set(snapshots_on(github, BRANCH)) if branch_exists(github) else set()
+    # and the server answered drifted traffic
+    batch = write_batch(github, *DRIFTING, seed=5)
+    script = github.scratch / "serve_and_label.py"
+    script.write_text(SERVE_AND_LABEL)
+    run(github.origin, "uv", "run", "--frozen", "python", str(script), str(batch), str(log),
+        str(feedback / "labels.csv"), str(LABELLED))  # fmt: skip
+
+    # when the scheduled check runs
+    result = run_drift(github, INFERENCE_LOG_URL=str(log))
+
+    # then it judged the window, found drift, and the retraining pull request now holds the
+    # window's labelled records, and says how many had no label
+    assert result.succeeded, failure_context(result)
+    files = len(list(log.glob("*.parquet")))
+    check = result.summary(CHECK)
+    assert check.startswith("## Data drift: **Drift detected**"), check
+    assert f"Inference log {log}, the last 1h: 2,000 records in {files} files (" in check
+    [after] = retraining_pulls(github)
+    assert before in ([], [after["number"]]), "a second retraining pull request"
+    snapshots = snapshots_on(github, BRANCH)
+    [new] = set(snapshots) - proposed
+    header, *rows = snapshots[new].splitlines()
+    columns = batch.read_text().splitlines()[0].split(",")
+    assert len(rows) == LABELLED and sorted(header.split(",")) == sorted(columns), header
+    assert f"`{BATCHES}/{new}` ({LABELLED} rows" in after["body"]
+    assert f"{2_000 - LABELLED:,} records without a label yet were left out" in after["body"]
+    assert f"Snapshotted {LABELLED} rows of inference log {log}" in result.summary(RETRAIN)
