@@ -204,14 +204,12 @@ def _window(table: pa.Table, files: int) -> Window:
     inputs = [f"input.{name}" for name in contract.feature_columns()]
     read = "input" in table.column_names
     features = frame[inputs] if read else pd.DataFrame(index=frame.index, columns=inputs)
-    answers = pd.DataFrame(index=frame.index)
-    if "output" not in table.column_names:
-        pass  # not read
-    elif contract.is_classification():
+    answers = pd.DataFrame(index=frame.index)  # without columns when the output was not read
+    if "output" in table.column_names and contract.is_classification():
         answers["predicted"] = frame["output.label"]
         for label in contract.labels():
             answers[label] = frame[f"output.probabilities.{label}"]
-    else:
+    elif "output" in table.column_names:
         answers["predicted"] = frame["output.prediction"]
     return Window(
         records=frame[[name for name in RECORD_COLUMNS if name in frame.columns]],
