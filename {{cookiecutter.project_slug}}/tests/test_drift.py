@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.drift import (
     write_outputs,
 )
 from {{ cookiecutter.package_name }}.serve import create_app
-from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.settings import ParamsError, load_params
 
 PARAMS = load_params(ROOT / "params.yaml").drift
 FEATURES = contract.feature_columns()
@@ -456,3 +456,22 @@ def test_a_window_with_bad_inputs_is_a_bad_batch(
     assert outputs["verdict"] == "bad-batch"
     summary = (tmp_path / "reports" / "drift" / "drift.md").read_text()
     assert "no record was answered in the window" in summary
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--batch", "batch.csv", "--window", "1h"), "give --batch or --window, not both"),
+        (("--window", "1h", "--until", "2026-12-06T06:17:00"), "has no time zone"),
+        (("--window", "1 day"), "'1 day' is not a duration"),
+    ],
+)
+def test_a_window_asked_for_wrongly_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    result, _ = run_window(tmp_path, "snapshot", *args)
+
+    assert isinstance(result.exception, ParamsError), result.output
+    assert message in str(result.exception)
