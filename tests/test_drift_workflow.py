@@ -330,14 +330,14 @@ def test_a_drifted_window_of_the_inference_log_proposes_its_labelled_records(
     github: GitHub,
 ) -> None:
     # given main checking the last hour of the inference log, which production writes to a
-    # folder outside the repository (INFERENCE_LOG_URL), with labels for some records
+    # folder outside the repository (INFERENCE_LOG_URL), with labels for some records in
+    # another (FEEDBACK_URL)
     log, feedback = github.scratch / "inference", github.scratch / "feedback"
     feedback.mkdir()
     params_file = github.origin / "params.yaml"
     params = params_file.read_text()
-    assert "  window: null\n" in params and "  feedback: data/feedback" in params
-    params = params.replace("  window: null\n", "  window: 1h\n", 1)
-    params_file.write_text(params.replace("  feedback: data/feedback", f"  feedback: {feedback}"))
+    assert "  window: null\n" in params
+    params_file.write_text(params.replace("  window: null\n", "  window: 1h\n", 1))
     git(github, "commit", "--quiet", "--all", "--message", "Check the inference log for drift")
     before = [pull["number"] for pull in retraining_pulls(github)]  # the story's, if it ran
     proposed = set(snapshots_on(github, BRANCH)) if branch_exists(github) else set()
@@ -349,7 +349,7 @@ def test_a_drifted_window_of_the_inference_log_proposes_its_labelled_records(
         str(feedback / "labels.csv"), str(LABELLED))  # fmt: skip
 
     # when the scheduled check runs
-    result = run_drift(github, INFERENCE_LOG_URL=str(log))
+    result = run_drift(github, INFERENCE_LOG_URL=str(log), FEEDBACK_URL=str(feedback))
 
     # then it judged the window, found drift, and the retraining pull request now holds the
     # window's labelled records, and says how many had no label

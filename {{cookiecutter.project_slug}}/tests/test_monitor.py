@@ -265,7 +265,11 @@ def test_right_labels_are_fine_and_few_labels_give_no_verdict(
     deploy(production.root, 1)
     answered = serve(production, trained, 1)
 
-    # given labels for fewer records than a verdict needs
+    # given no label yet, then labels for fewer records than a verdict needs
+    code, outputs, printed = monitor(production)
+    assert code == 0, printed
+    assert (outputs["verdict"], outputs["joined"]) == ("too-few-labels", "0"), printed
+    assert f"labels `{production.feedback}`" in printed, "the summary does not say where it looked"
     label(production, answered[: MIN_ROWS - 1], wrong=False)
     code, outputs, printed = monitor(production)
     assert code == 0, printed

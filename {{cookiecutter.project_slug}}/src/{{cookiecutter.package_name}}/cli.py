@@ -540,6 +540,9 @@ def snapshot_command(
         Path | None, typer.Option(help="drift.md from `drift`, for the pull request's body.")
     ] = None,
     body: Annotated[Path | None, typer.Option(help="Where the retraining PR's body goes.")] = None,
+    feedback: Annotated[
+        str | None, typer.Option(help="A window's labels (params: monitor.feedback).")
+    ] = None,
     outputs: OutputsOption = None,
     params_file: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
@@ -572,7 +575,7 @@ def snapshot_command(
             )
             raise typer.Exit(code=1)
         if log is not None:
-            frame, left_out = _labelled_rows(log, params.monitor.feedback)
+            frame, left_out = _labelled_rows(log, feedback or params.monitor.feedback)
         drift.check_batch(frame, params.validate_.max_examples)
     except drift.NothingLabelledError as error:
         typer.echo(f"Nothing snapshotted: {source}: {error}; no pull request.")
@@ -707,11 +710,14 @@ def monitor_command(
     span = duration(params.monitor.window)
     until = datetime.now(UTC)
     url = log or params.serve.capture.from_environment(os.environ).url
+    labels_url = feedback or params.monitor.feedback
     try:
-        window = inference.labelled(
-            inference.read_window(url, until - span, until),
-            inference.read_feedback(feedback or params.monitor.feedback),
-        )
+        logged = inference.read_window(url, until - span, until)
+        try:
+            labels = inference.read_feedback(labels_url)
+        except inference.NoFeedbackError:  # none has arrived yet: too few labels, not an error
+            labels = inference.no_feedback()
+        window = inference.labelled(logged, labels)
     except (inference.LogError, OSError) as error:
         typer.echo(f"Cannot judge live quality: {error}", err=True)
         raise typer.Exit(code=BAD_BATCH) from None
@@ -736,7 +742,8 @@ def monitor_command(
     )
     assert window.labels is not None
     judgement = monitor.Judgement(
-        verdict=verdict, action=action, reason=reason, model=name, gate_metric=gate,
+        verdict=verdict, action=action, reason=reason, model=name, log=url, feedback=labels_url,
+        gate_metric=gate,
         tolerance=params.monitor.tolerance, min_rows=params.monitor.min_rows,
         since=monitor.stamp(until - span), until=monitor.stamp(until), answered=len(window),
         labelled=int(window.labels.notna().sum()), production=production, released=released,

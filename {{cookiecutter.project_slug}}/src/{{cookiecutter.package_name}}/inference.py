@@ -243,6 +243,11 @@ def read_feedback(url: str) -> pd.DataFrame:
     return feedback.drop_duplicates(["request_id", "record"], keep="last").reset_index(drop=True)
 
 
+def no_feedback() -> pd.DataFrame:
+    """No label yet: an empty frame typed as `read_feedback`'s."""
+    return _feedback_frame(pd.DataFrame(columns=FEEDBACK_COLUMNS), "")
+
+
 def _feedback_frame(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     missing = [column for column in FEEDBACK_COLUMNS if column not in frame.columns]
     if missing:

@@ -74,6 +74,8 @@ class Judgement:
     action: Action
     reason: str  # one sentence: why this action
     model: str
+    log: str  # where the inference log was read
+    feedback: str  # and the labels
     gate_metric: str
     tolerance: float
     min_rows: int
@@ -307,7 +309,8 @@ def render_markdown(judgement: Judgement) -> str:
         f"{judgement.since} to {judgement.until} the inference log holds "
         f"{judgement.answered:,} answered records (every version), {judgement.labelled:,} of "
         f"them labelled; **{production.rows:,} labelled records** are this version's (a verdict "
-        f"needs {judgement.min_rows:,}: `monitor.min_rows`).",
+        f"needs {judgement.min_rows:,}: `monitor.min_rows`). Log `{judgement.log}`, labels "
+        f"`{judgement.feedback}`.",
         "",
         f"{_sentence(judgement.reason)}",
     ]
