@@ -130,14 +130,16 @@ def main() -> None:
         bootstrap = measured["bootstrap"][0]
         print(f"report command: {report:.1f} s; the same-rows comparison in it: "
               f"{measured['total'][0]:.2f} s on {measured['rows']:,} rows, of which")  # fmt: skip
-        print(f"    {base_model:6.2f} s  the base's model: fetched {measured['fetch'][0]:.2f} s, "
-              f"loaded {measured['load'][0]:.2f} s, scored {measured['score'][0]:.2f} s")  # fmt: skip
-        print(f"    {measured['load'][1] + measured['score'][1]:6.2f} s  this revision's model: "
-              f"loaded and scored")  # fmt: skip
+        fetch, load, score = measured["fetch"][0], measured["load"][0], measured["score"][0]
+        print(f"    {base_model:6.2f} s  the base's model: fetched {fetch:.2f} s, "
+              f"loaded {load:.2f} s, scored {score:.2f} s")  # fmt: skip
+        candidate = measured["load"][1] + measured["score"][1]
+        print(f"    {candidate:6.2f} s  this revision's model: loaded and scored")
         print(f"    {bootstrap:6.2f} s  paired bootstrap, {measured['resamples']} resamples")
         print(f"    {sum(measured['segments']):6.2f} s  segments of both models")
         print(f"    ({measured['imports'][0]:.2f} s importing the libraries, before it)")
         print(f"bootstrap + base scoring: {bootstrap + base_model:.2f} s (target: at most 5 s)")
+
 
 if __name__ == "__main__":
     main()

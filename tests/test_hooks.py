@@ -76,6 +76,7 @@ COMMON_FILES = {
     "tests/test_settings.py",
     "tests/test_stages.py",
     "tests/test_validate.py",
+    "tests/test_weighted.py",
     "uv.lock",
 }
 PACKAGE_MODULES = (
@@ -106,6 +107,7 @@ PACKAGE_MODULES = (
     "tracking.py",
     "train.py",
     "validate.py",
+    "weighted.py",
 )
 
 # Supported option sets: readable id -> answers over the defaults.

@@ -55,8 +55,8 @@ def _log_loss_of_rows(probability_of_truth: np.ndarray) -> np.ndarray:
 
 
 def _areas(score: np.ndarray, is_label: np.ndarray, weights: np.ndarray) -> tuple[Any, Any]:
-    """ROC AUC and average precision of `score` for `is_label`, per weighting; NaN where a
-    weighting has rows of one outcome only.
+    """ROC AUC and average precision of `score` for `is_label`, per weighting: the AUC NaN
+    where a weighting has rows of one outcome only, average precision 0 with no positives.
 
     Rows of equal score form one threshold: the AUC counts half a pair for a tie (the ROC
     curve's trapezoid), and average precision sums each threshold's precision by the share of
@@ -74,9 +74,8 @@ def _areas(score: np.ndarray, is_label: np.ndarray, weights: np.ndarray) -> tupl
     auc = np.where(defined, pairs / np.where(defined, total_pos * total_neg, 1), np.nan)
     true_pos, all_pos = np.cumsum(positives, axis=1), np.cumsum(positives + negatives, axis=1)
     precision = _ratio(true_pos, all_pos)
-    stepped = (positives * precision).sum(axis=1)
-    precision_average = np.where(defined, stepped / np.where(defined, total_pos, 1), np.nan)
-    return auc, precision_average
+    stepped = (positives * precision).sum(axis=1)  # each threshold's precision, by its recall
+    return auc, _ratio(stepped, total_pos)
 
 
 def _binary(scored: Scored, weights: np.ndarray) -> dict[str, Any]:
