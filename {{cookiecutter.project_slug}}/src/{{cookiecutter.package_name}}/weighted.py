@@ -54,28 +54,36 @@ def _log_loss_of_rows(probability_of_truth: np.ndarray) -> np.ndarray:
     return loss
 
 
-def _areas(score: np.ndarray, is_label: np.ndarray, weights: np.ndarray) -> tuple[Any, Any]:
-    """ROC AUC and average precision of `score` for `is_label`, per weighting: the AUC NaN
-    where a weighting has rows of one outcome only, average precision 0 with no positives.
-
-    Rows of equal score form one threshold: the AUC counts half a pair for a tie (the ROC
-    curve's trapezoid), and average precision sums each threshold's precision by the share of
-    positives it adds (scikit-learn's step sum)."""
+def _by_threshold(
+    score: np.ndarray, is_label: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weight of positive and of negative rows at each distinct score, highest first
+    (weightings x scores): rows of equal score form one threshold, as in a ROC curve."""
     order = np.argsort(-score, kind="stable")
     ranked = score[order]
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
     ordered = weights[:, order]
     positives = np.add.reduceat(ordered * is_label[order], starts, axis=1)
     negatives = np.add.reduceat(ordered * ~is_label[order], starts, axis=1)
+    return positives, negatives
+
+
+def _auc(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """ROC AUC: the share of (positive, negative) pairs ordered right, a tie counting half
+    (the ROC curve's trapezoid); NaN where a weighting has rows of one outcome only."""
     total_pos, total_neg = positives.sum(axis=1), negatives.sum(axis=1)
     lower = total_neg[:, None] - np.cumsum(negatives, axis=1)  # negatives scored below
     pairs = (positives * (lower + 0.5 * negatives)).sum(axis=1)
     defined = (total_pos > 0) & (total_neg > 0)
-    auc = np.where(defined, pairs / np.where(defined, total_pos * total_neg, 1), np.nan)
-    true_pos, all_pos = np.cumsum(positives, axis=1), np.cumsum(positives + negatives, axis=1)
-    precision = _ratio(true_pos, all_pos)
-    stepped = (positives * precision).sum(axis=1)  # each threshold's precision, by its recall
-    return auc, _ratio(stepped, total_pos)
+    return np.where(defined, pairs / np.where(defined, total_pos * total_neg, 1), np.nan)
+
+
+def _average_precision(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """Each threshold's precision weighted by the share of positives it adds (scikit-learn's
+    step sum); 0 with no positives, as scikit-learn has it."""
+    true_pos = np.cumsum(positives, axis=1)
+    precision = _ratio(true_pos, true_pos + np.cumsum(negatives, axis=1))
+    return _ratio((positives * precision).sum(axis=1), positives.sum(axis=1))
 
 
 def _binary(scored: Scored, weights: np.ndarray) -> dict[str, Any]:
@@ -87,11 +95,11 @@ def _binary(scored: Scored, weights: np.ndarray) -> dict[str, Any]:
     hit = weights @ (is_positive & decided).astype(float)
     claimed = weights @ decided.astype(float)  # true and false positives
     there = weights @ is_positive.astype(float)  # true positives and misses
-    auc, precision_average = _areas(score, is_positive, weights)
+    thresholds = _by_threshold(score, is_positive, weights)
     truth = np.where(is_positive, score, 1 - score)
     return {
-        "roc_auc": auc,
-        "average_precision": precision_average,
+        "roc_auc": _auc(*thresholds),
+        "average_precision": _average_precision(*thresholds),
         "log_loss": weights @ _log_loss_of_rows(truth) / rows,
         "accuracy": weights @ (is_positive == decided).astype(float) / rows,
         "precision": _ratio(hit, claimed),
@@ -111,7 +119,10 @@ def _multiclass(scored: Scored, weights: np.ndarray) -> dict[str, Any]:
     hit = weights @ (actual & predicted).astype(float)
     recall = np.where(there > 0, hit / np.where(there > 0, there, 1), np.nan)
     aucs = np.stack(
-        [_areas(scored.probabilities[:, k], actual[:, k], weights)[0] for k in range(len(labels))],
+        [
+            _auc(*_by_threshold(scored.probabilities[:, k], actual[:, k], weights))
+            for k in range(len(labels))
+        ],
         axis=1,
     )
     truth = (scored.probabilities * actual).sum(axis=1)
