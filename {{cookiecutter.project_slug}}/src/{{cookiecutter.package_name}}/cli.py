@@ -321,6 +321,17 @@ def _on_the_same_rows(
     by segment; or None and why not. With the base's rows, also both on the test rows the base
     did not have (a retraining pull request's batch, say): how the model the base runs does on
     the new data, against the candidate, which never trained on them either."""
+    from threadpoolctl import threadpool_limits
+
+    # One thread for OpenMP and BLAS: a test split's rows gain nothing from more, and on a
+    # busy runner their threads wait on each other (predicting and the bootstrap 3-10x slower).
+    with threadpool_limits(limits=1):
+        return _scored_on_the_same_rows(base, params, base_rows)
+
+
+def _scored_on_the_same_rows(
+    base: str, params: Params, base_rows: "pd.DataFrame | None"
+) -> "tuple[SameRows | None, str | None]":
     import tempfile
 
     import mlflow
