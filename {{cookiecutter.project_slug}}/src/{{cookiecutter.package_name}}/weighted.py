@@ -3,12 +3,13 @@
 
 Hand-written, not scikit-learn's metric functions: the report's paired bootstrap scores two
 models on hundreds of resamples, and scikit-learn validates its input on each call (some 30 ms
-per call of `tasks.compute` on ten thousand rows, most of the report's time). Here each row's
-part is found once (is it a true positive, its log loss, its error) and every weighting is a
-matrix product, and ROC AUC and average precision come from the rows' order by score, sorted
-once. The definitions are scikit-learn's as `tasks.compute` calls them (tests compare the two
-on the same rows, to 1e-9); a metric undefined on some rows (AUC with one label) is NaN where
-scikit-learn raises.
+per call of `tasks.compute` on ten thousand rows, most of the report's time; its
+`skip_parameter_validation` leaves the input checks, `type_of_target` and `check_array`, which
+are most of that). Here each row's part is found once (is it a true positive, its log loss,
+its error) and every weighting is a matrix product, and ROC AUC and average precision come
+from the rows' order by score, sorted once. The definitions are scikit-learn's as
+`tasks.compute` calls them (tests compare the two on the same rows, to 1e-9); a metric
+undefined on some rows (AUC with one label) is NaN where scikit-learn raises.
 """
 
 import warnings
