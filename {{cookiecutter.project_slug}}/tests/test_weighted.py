@@ -77,3 +77,26 @@ def test_a_resample_is_how_often_each_row_is_drawn() -> None:
     counts = weighted.drawn(np.array([[0, 0, 2], [1, 2, 2]]), 4)
 
     assert counts.tolist() == [[2, 0, 1, 0], [0, 1, 2, 0]]
+
+
+def test_log_loss_reads_each_probability_column_as_its_own_label(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a contract that declares its labels out of sorted order (its probability columns
+    # follow that order), and answers whose columns follow it
+    labels = list(contract.labels())
+    if not labels:  # a regression has no probabilities, and reports no log loss
+        assert "log_loss" not in tasks.metric_names()
+        return
+    declared = labels[::-1]
+    monkeypatch.setattr(contract, "labels", lambda: tuple(declared))
+    rng = np.random.default_rng(0)
+    actual = rng.choice(declared, 60)
+    probabilities = rng.dirichlet(np.ones(len(declared)), 60)
+
+    # when the task's metrics are computed
+    value = tasks.compute(Scored(actual, actual, probabilities))["log_loss"]
+
+    # then each row's loss is read from its true label's own column
+    truth = [declared.index(label) for label in actual]
+    assert value == pytest.approx(-np.mean(np.log(probabilities[np.arange(60), truth])))

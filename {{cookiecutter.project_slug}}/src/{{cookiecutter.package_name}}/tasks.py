@@ -165,10 +165,15 @@ def _multiclass(scored: Scored) -> dict[str, Any]:
 
     labels = list(contract.labels())
     assert scored.probabilities is not None
+    # log_loss reads the probability columns in sorted label order, whatever order `labels`
+    # is given in: put the contract's order (the columns') into that one
+    order = np.argsort(labels)
     return {
         "balanced_accuracy": metrics.balanced_accuracy_score(scored.actual, scored.predicted),
         "roc_auc_ovr": float(np.mean(list(one_vs_rest_auc(scored).values()))),
-        "log_loss": metrics.log_loss(scored.actual, scored.probabilities, labels=labels),
+        "log_loss": metrics.log_loss(
+            scored.actual, scored.probabilities[:, order], labels=[labels[i] for i in order]
+        ),
         "accuracy": metrics.accuracy_score(scored.actual, scored.predicted),
         "f1_macro": metrics.f1_score(
             scored.actual, scored.predicted, labels=labels, average="macro", zero_division=0
