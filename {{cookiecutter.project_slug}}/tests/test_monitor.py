@@ -58,6 +58,7 @@ BEFORE = "1", "c0ffee"  # the version production ran before, and its commit
     ("live", "rows", "earlier", "expected"),
     [
         (0.80 + WORSE * 0.5, MIN_ROWS - 1, None, ("too-few-labels", "none")),
+        (math.nan, MIN_ROWS, None, ("too-few-labels", "none")),  # e.g. one label only
         (0.80 + WORSE * 0.04, MIN_ROWS, None, ("fine", "none")),
         (SHORT, MIN_ROWS, None, ("degraded", "retrain")),
         # the version before did fine on its own labelled records: roll back to it
@@ -72,8 +73,8 @@ BEFORE = "1", "c0ffee"  # the version production ran before, and its commit
         (SHORT, MIN_ROWS, Earlier(*BEFORE, released(0.8 + WORSE * 0.3), None),
          ("degraded", "retrain")),
     ],
-    ids=["too-few", "within-tolerance", "no-earlier", "earlier-fine", "earlier-short-too",
-         "earlier-released-better", "earlier-released-worse"],
+    ids=["too-few", "undefined", "within-tolerance", "no-earlier", "earlier-fine",
+         "earlier-short-too", "earlier-released-better", "earlier-released-worse"],
 )  # fmt: skip
 def test_the_verdict_and_the_reaction(
     live: float, rows: int, earlier: Earlier | None, expected: tuple[str, str]

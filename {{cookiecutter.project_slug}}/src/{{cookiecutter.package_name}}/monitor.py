@@ -193,6 +193,13 @@ def decide(
             f"{min_rows:,} needed (monitor.min_rows): no verdict yet",
         )
     live, then = production.metrics[gate_metric], released[gate_metric]
+    if not math.isfinite(live):  # e.g. a ROC AUC on records that all have one label
+        return (
+            "too-few-labels",
+            "none",
+            f"{gate_metric} is not defined on version {production.version}'s "
+            f"{production.rows:,} labelled records (too few of some label): no verdict yet",
+        )
     if not shortfall(gate_metric, then, live) > tolerance:
         return "fine", "none", f"{gate_metric} is within {tolerance:g} of its released value"
     if earlier is None:
