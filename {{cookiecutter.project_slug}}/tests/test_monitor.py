@@ -308,6 +308,28 @@ def test_a_first_version_that_falls_short_is_retrained_on_the_labelled_records(
     assert (again["snapshot"], again["added"]) == (outputs["snapshot"], "false")
 
 
+def test_an_empty_inference_log_variable_reads_the_log_params_yaml_names(
+    production: Production, trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the log where params.yaml says, and INFERENCE_LOG_URL empty, as a workflow passes a
+    # repository variable nobody set
+    deploy(production.root, 1)
+    label(production, serve(production, trained, 1), wrong=False)
+    params = yaml.safe_load(production.params.read_text())
+    params["serve"]["capture"]["url"] = str(production.log)
+    production.params.write_text(yaml.safe_dump(params), encoding="utf-8")
+    monkeypatch.setenv("INFERENCE_LOG_URL", "")
+
+    # when the monitor runs without --log
+    result = CliRunner().invoke(
+        app, ["monitor", "--feedback", str(production.feedback), "--params", str(production.params)]
+    )
+
+    # then it judged that log
+    assert result.exit_code == 0, result.output
+    assert f"Log `{production.log}`" in result.output
+
+
 @pytest.mark.parametrize("broken", ["no-log", "bad-feedback", "no-version"])
 def test_what_cannot_be_judged_exits_2_in_one_line(
     production: Production, trained: Path, broken: str

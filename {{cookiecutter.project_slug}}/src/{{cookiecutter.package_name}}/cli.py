@@ -420,7 +420,6 @@ def _window(
     params: Params, batch: str | None, window: str | None, until: str | None = None
 ) -> _Window | None:
     """The window to read (--window, else drift.window unless --batch), or None: a batch."""
-    import os
     from datetime import UTC, datetime
 
     from {{ cookiecutter.package_name }}.settings import ParamsError, duration
@@ -438,10 +437,16 @@ def _window(
             raise ParamsError(f"--until {until!r} is not an ISO 8601 time") from None
         if end.tzinfo is None:
             raise ParamsError(f"--until {until!r} has no time zone (2026-12-06T06:17:00+00:00)")
+    return _Window(span, end - duration(span), end, _inference_log_url(params))
+
+
+def _inference_log_url(params: Params) -> str:
+    """serve.capture.url, or INFERENCE_LOG_URL when it is set."""
+    import os
+
     # an empty variable counts as unset: a workflow passes a `vars.X` nobody set as ""
     environ = {name: value for name, value in os.environ.items() if value}
-    url = params.serve.capture.from_environment(environ).url
-    return _Window(span, end - duration(span), end, url)
+    return params.serve.capture.from_environment(environ).url
 
 
 def _describe(window: _Window, rows: int, files: int) -> str:
@@ -705,7 +710,6 @@ def monitor_command(
     OUTPUTS), 2 when the inference log or the labels cannot be read, or production names no
     version the registry knows.
     """
-    import os
     from datetime import UTC, datetime
 
     from mlflow.exceptions import MlflowException
@@ -720,7 +724,7 @@ def monitor_command(
         raise typer.Exit(code=BAD_BATCH)
     span = duration(params.monitor.window)
     until = datetime.now(UTC)
-    url = log or params.serve.capture.from_environment(os.environ).url
+    url = log or _inference_log_url(params)
     labels_url = feedback or params.monitor.feedback
     try:
         logged = inference.read_window(url, until - span, until)
